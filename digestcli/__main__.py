@@ -1,0 +1,5 @@
+"""`python -m digestcli` runs the command line."""
+
+from digestcli.cli import main
+
+main()

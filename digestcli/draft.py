@@ -1,0 +1,295 @@
+"""The draft format: a Markdown file with YAML front matter, parsed into an ``Issue``.
+
+Parsing is forgiving on purpose: a half-written draft still becomes an ``Issue`` (with empty or
+missing parts), so that ``digest lint`` can point at every problem at once. Every part keeps the
+line it came from, counted from 1 in the file as the editor sees it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any, ClassVar
+
+import yaml
+from markdown_it import MarkdownIt
+from markdown_it.token import Token
+
+from digestcli.errors import read_text
+
+DEFAULT_WRAPUP = "Wrapping Up"
+_ITEM_HEADING = re.compile(r"^(\d+)\s*[.)]\s*(.*)$", re.DOTALL)
+_FENCE = re.compile(r"^(---|\.\.\.)\s*$")
+
+
+@cache
+def markdown() -> MarkdownIt:
+    """The one Markdown dialect digest reads: CommonMark plus tables and strikethrough."""
+    md = MarkdownIt("commonmark", {"typographer": False}).enable(["table", "strikethrough"])
+    # Keep every link, whatever its scheme, so that lint can name a bad one instead of the
+    # parser silently turning it into text; render drops the schemes email must not carry.
+    md.validateLink = lambda url: True  # type: ignore[method-assign]
+    return md
+
+
+@dataclass(frozen=True)
+class FrontMatter:
+    values: dict[str, Any]
+    key_lines: dict[str, int]  # key -> line of the key in the file
+    start_line: int  # line of the opening fence; 0 when there is no front matter
+    end_line: int  # line of the closing fence
+    error: tuple[int, str] | None = None  # (line, message) when it could not be read
+
+    def line_of(self, key: str) -> int:
+        return self.key_lines.get(key, self.start_line or 1)
+
+
+@dataclass(frozen=True)
+class Section:
+    """A run of Markdown blocks: the intro, an item's body or the wrap-up's body."""
+
+    tokens: tuple[Token, ...]
+    line: int  # first line of the section's content (or where it would be)
+    line_offset: int  # add to a token's map[0] to get its line in the file (1-based)
+
+    @property
+    def is_empty(self) -> bool:
+        return not any(
+            (t.type == "inline" and t.content.strip()) or t.type in _CONTENT_BLOCKS for t in self.tokens
+        )
+
+    def inlines(self) -> Iterator[tuple[Token, int]]:
+        """Every inline run of the section with the file line it starts on."""
+        for token in self.tokens:
+            if token.type == "inline" and token.map is not None:
+                yield token, token.map[0] + self.line_offset
+
+    def paragraphs(self) -> int:
+        return sum(1 for t in self.tokens if t.type == "paragraph_open" and t.level == 0)
+
+
+_CONTENT_BLOCKS = {"fence", "code_block", "hr", "html_block"}
+
+
+@dataclass(frozen=True)
+class Item:
+    """A numbered story: ``## N. Headline`` and the blocks below it."""
+
+    number: int | None  # None when the heading carries no number
+    headline: str  # the headline's Markdown source, without its number
+    heading: Token  # the heading's inline token (for rendering the headline)
+    line: int  # line of the heading
+    column: int  # column where the number (or headline) starts
+    body: Section
+
+    @property
+    def headline_text(self) -> str:
+        return inline_text(self.heading, skip_number=True)
+
+
+@dataclass(frozen=True)
+class WrapUp:
+    heading: str
+    line: int
+    body: Section
+
+
+@dataclass(frozen=True)
+class Issue:
+    path: Path
+    front: FrontMatter
+    intro: Section
+    items: tuple[Item, ...]
+    wrapup: WrapUp | None
+    # level-2 headings after the wrap-up: they are content the reader would find in the wrong place
+    after_wrapup: tuple[Item, ...] = ()
+    lines: tuple[str, ...] = field(default=(), repr=False)
+    env: dict[str, Any] = field(default_factory=dict, repr=False)  # markdown-it references
+
+    # Typed views of the front matter, with safe fallbacks for a draft that lint has not passed.
+    @property
+    def title(self) -> str:
+        return _text(self.front.values.get("title"))
+
+    @property
+    def subject(self) -> str:
+        return _text(self.front.values.get("subject"))
+
+    @property
+    def preheader(self) -> str:
+        return _text(self.front.values.get("preheader"))
+
+    @property
+    def date(self) -> dt.date | None:
+        value = self.front.values.get("date")
+        if isinstance(value, dt.datetime):
+            return value.date()
+        if isinstance(value, dt.date):
+            return value
+        if isinstance(value, str):
+            try:
+                return dt.date.fromisoformat(value.strip())
+            except ValueError:
+                return None
+        return None
+
+    @property
+    def number(self) -> int | None:
+        value = self.front.values.get("issue")
+        return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
+
+    @property
+    def sections(self) -> Iterator[Section]:
+        yield self.intro
+        for item in self.items:
+            yield item.body
+        if self.wrapup:
+            yield self.wrapup.body
+        for extra in self.after_wrapup:
+            yield extra.body
+
+
+def _text(value: Any) -> str:
+    return "" if value is None else str(value).strip()
+
+
+def inline_text(token: Token, *, skip_number: bool = False) -> str:
+    """The reader-visible text of an inline token: Markdown syntax gone, code kept."""
+    kinds = ("text", "code_inline", "softbreak", "hardbreak")
+    parts = [" " if c.type.endswith("break") else c.content for c in token.children or () if c.type in kinds]
+    text = "".join(parts).strip()
+    if skip_number:
+        match = _ITEM_HEADING.match(text)
+        if match:
+            text = match.group(2).strip()
+    return text
+
+
+def load_draft(path: str | Path, *, wrapup_heading: str = DEFAULT_WRAPUP) -> Issue:
+    """Read and parse a draft; raises InputError when the file cannot be read as UTF-8."""
+    path = Path(path)
+    return parse_draft(read_text(path, "draft"), path, wrapup_heading=wrapup_heading)
+
+
+def parse_draft(text: str, path: str | Path = "<draft>", *, wrapup_heading: str = DEFAULT_WRAPUP) -> Issue:
+    # Split as markdown-it counts lines (on newlines only), so token lines and ours agree.
+    lines = tuple(text.replace("\r\n", "\n").replace("\r", "\n").split("\n"))
+    if lines and lines[-1] == "":
+        lines = lines[:-1]
+    front, body_start = _front_matter(lines)
+    body = "\n".join(lines[body_start:])
+    env: dict[str, Any] = {}
+    tokens = markdown().parse(body, env)
+    offset = body_start + 1  # token.map lines are 0-based from the body's first line
+
+    # Split the token stream at every level-2 heading.
+    chunks: list[tuple[Token | None, Token | None, list[Token]]] = [(None, None, [])]
+    i = 0
+    while i < len(tokens):
+        token = tokens[i]
+        if token.type == "heading_open" and token.tag == "h2":
+            chunks.append((token, tokens[i + 1], []))
+            i += 3  # heading_open, inline, heading_close
+            continue
+        chunks[-1][2].append(token)
+        i += 1
+
+    def section(heading: Token | None, body_tokens: list[Token]) -> Section:
+        if body_tokens and body_tokens[0].map:
+            line = body_tokens[0].map[0] + offset
+        elif heading is not None and heading.map:
+            line = heading.map[1] + offset
+        else:
+            line = offset
+        return Section(tuple(body_tokens), line, offset)
+
+    intro = section(None, chunks[0][2])
+    items: list[Item] = []
+    after: list[Item] = []
+    wrapup: WrapUp | None = None
+    wanted = _fold(wrapup_heading)
+    for heading, inline, body_tokens in chunks[1:]:
+        assert heading is not None and inline is not None and heading.map is not None
+        line = heading.map[0] + offset
+        source = inline.content.strip()
+        if wrapup is None and _fold(source) == wanted:
+            wrapup = WrapUp(source, line, section(heading, body_tokens))
+            continue
+        match = _ITEM_HEADING.match(source)
+        number = int(match.group(1)) if match else None
+        headline = match.group(2).strip() if match else source
+        raw_line = lines[line - 1] if line - 1 < len(lines) else ""
+        column = _column_of(raw_line, source)
+        item = Item(number, headline, inline, line, column, section(heading, body_tokens))
+        (after if wrapup is not None else items).append(item)
+    return Issue(Path(path), front, intro, tuple(items), wrapup, tuple(after), lines, env)
+
+
+def _fold(text: str) -> str:
+    return " ".join(text.casefold().split()).rstrip(":!.")
+
+
+def _column_of(line: str, text: str) -> int:
+    found = line.find(text[:20]) if text else -1
+    return found + 1 if found >= 0 else len(line) - len(line.lstrip("# ")) + 1
+
+
+class _FrontMatterLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
+    """YAML that leaves dates as text: lint then says what is wrong with a bad one, instead of
+    YAML raising on `2026-13-45`."""
+
+    yaml_implicit_resolvers: ClassVar[dict[str, list[tuple[str, re.Pattern[str]]]]] = {
+        first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+        for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+    }
+
+
+def _front_matter(lines: tuple[str, ...]) -> tuple[FrontMatter, int]:
+    """Split off the front matter; returns it and the index of the body's first line."""
+    if not lines or lines[0].strip() != "---":
+        return FrontMatter({}, {}, 0, 0, (1, "no front matter: a draft starts with a '---' line")), 0
+    close = next((n for n in range(1, len(lines)) if _FENCE.match(lines[n])), None)
+    if close is None:
+        return FrontMatter({}, {}, 1, 1, (1, "front matter is never closed: add a '---' line after it")), 1
+    source = "\n".join(lines[1:close])
+    end = close + 1
+    loader = _FrontMatterLoader(source)
+    try:
+        node = loader.get_single_node()
+        values = loader.construct_document(node) if node is not None else {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+        line = mark.line + 2 if mark is not None else 1
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        hint = (
+            "; quote values that contain ': ' or start with a special character"
+            if "mapping" in problem
+            else ""
+        )
+        return FrontMatter(
+            {}, {}, 1, end, (line, f"front matter is not valid YAML: {problem}{hint}")
+        ), close + 1
+    finally:
+        loader.dispose()
+    if not isinstance(values, dict):
+        return FrontMatter({}, {}, 1, end, (2, "front matter must be 'key: value' lines")), close + 1
+    key_lines = {}
+    if isinstance(node, yaml.MappingNode):
+        for key_node, _ in node.value:
+            key_lines[str(key_node.value)] = key_node.start_mark.line + 2
+    return FrontMatter({str(k): v for k, v in values.items()}, key_lines, 1, end), close + 1
+
+
+def front_matter_of(path: Path) -> dict[str, Any]:
+    """Just the front matter values of a draft (for listing drafts without parsing them whole)."""
+    text = read_text(path, "draft")
+    head: list[str] = []
+    for n, line in enumerate(text.split("\n")):
+        head.append(line.rstrip("\r"))
+        if n > 0 and _FENCE.match(head[-1]):
+            break
+    return _front_matter(tuple(head))[0].values

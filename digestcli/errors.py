@@ -1,0 +1,85 @@
+"""The one error family digest raises, and the exit code each member maps to."""
+
+from __future__ import annotations
+
+import os
+from enum import IntEnum
+from pathlib import Path
+
+
+class ExitCode(IntEnum):
+    OK = 0
+    FAILURE = 1  # findings, or work that did not complete
+    USAGE = 2  # bad options, unreadable input, a broken configuration
+    INTERRUPTED = 130  # Ctrl-C, as shells report SIGINT
+
+
+class DigestError(Exception):
+    """An error meant for the editor: what went wrong, where, and what to do next.
+
+    The CLI prints ``str(error)`` as one line and exits with ``exit_code``; the traceback is
+    shown only under ``--debug``.
+    """
+
+    exit_code: ExitCode = ExitCode.FAILURE
+
+    def __init__(self, message: str, *, where: str | None = None, hint: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.where = where
+        self.hint = hint
+
+    def __str__(self) -> str:
+        text = f"{self.where}: {self.message}" if self.where else self.message
+        if self.hint:
+            text = f"{text} ({self.hint})"
+        return text
+
+
+class InputError(DigestError):
+    """A file digest was asked to read is missing, unreadable or not UTF-8."""
+
+    exit_code = ExitCode.USAGE
+
+
+class ConfigError(DigestError):
+    """``digest.toml`` is malformed or names a setting that does not exist."""
+
+    exit_code = ExitCode.USAGE
+
+
+class UsageError(DigestError):
+    """The command line asks for something that cannot be done as asked."""
+
+    exit_code = ExitCode.USAGE
+
+
+class DeliveryError(DigestError):
+    """A send could not go on: the server refuses us, or the list cannot be read."""
+
+    exit_code = ExitCode.FAILURE
+
+
+def read_text(path: str | os.PathLike[str], what: str = "file") -> str:
+    """Read a UTF-8 text file, turning every way that can fail into an InputError."""
+    p = Path(path)
+    try:
+        raw = p.read_bytes()
+    except FileNotFoundError:
+        raise InputError(f"{what} not found", where=str(p), hint="check the path") from None
+    except IsADirectoryError:
+        raise InputError(f"is a directory, not a {what}", where=str(p)) from None
+    except PermissionError:
+        raise InputError("permission denied", where=str(p), hint="check the file's permissions") from None
+    except OSError as exc:
+        raise InputError(f"cannot read: {exc.strerror or exc}", where=str(p)) from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise InputError(
+            f"not valid UTF-8 (byte 0x{raw[exc.start]:02x})",
+            where=f"{p}:{line}",
+            hint="save the file as UTF-8 and try again",
+        ) from None
+    return text.removeprefix("\ufeff")

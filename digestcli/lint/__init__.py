@@ -1,0 +1,121 @@
+"""Checks a draft against the format and the common mistakes; returns findings, prints nothing.
+
+Each rule is one small function registered under a stable name. A rule yields ``Report``s; the
+runner turns them into ``Finding``s with the path, rule name and configured severity.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from digestcli.config import LintConfig
+from digestcli.draft import Issue, load_draft
+from digestcli.errors import ConfigError
+
+Severity = Literal["error", "warning"]
+
+
+@dataclass(frozen=True, order=True)
+class Finding:
+    path: str
+    line: int
+    column: int
+    rule: str
+    severity: Severity
+    message: str
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "path": self.path,
+            "line": self.line,
+            "column": self.column,
+            "rule": self.rule,
+            "severity": self.severity,
+            "message": self.message,
+        }
+
+
+@dataclass(frozen=True)
+class Report:
+    """What a rule says: where and what. ``severity`` overrides the rule's default."""
+
+    line: int
+    column: int
+    message: str
+    severity: Severity | None = None
+
+
+RuleCheck = Callable[[Issue, LintConfig], Iterable[Report]]
+
+
+@dataclass(frozen=True)
+class Rule:
+    name: str
+    severity: Severity
+    summary: str
+    check: RuleCheck
+
+
+RULES: dict[str, Rule] = {}
+
+
+def rule(name: str, severity: Severity, summary: str) -> Callable[[RuleCheck], RuleCheck]:
+    def register(check: RuleCheck) -> RuleCheck:
+        RULES[name] = Rule(name, severity, summary, check)
+        return check
+
+    return register
+
+
+def _load_rules() -> None:
+    # Imported for their @rule registrations.
+    from digestcli.lint import links, structure, text  # noqa: F401
+
+
+def check_rule_settings(config: LintConfig) -> None:
+    _load_rules()
+    from digestcli.lint.rendered import RENDERED_RULES
+
+    for name in config.rules:
+        if name not in RULES and name not in RENDERED_RULES:
+            import difflib
+
+            close = difflib.get_close_matches(name, [*RULES, *RENDERED_RULES], n=1)
+            hint = f"did you mean '{close[0]}'?" if close else "see `digest lint --help` for the rule names"
+            raise ConfigError(f"unknown lint rule '{name}' in [lint.rules]", hint=hint)
+
+
+def effective_severity(name: str, default: Severity, config: LintConfig) -> Severity | None:
+    """The severity a rule reports at, or None when it is switched off."""
+    setting = config.rules.get(name, "on")
+    if setting == "off":
+        return None
+    return default if setting == "on" else setting  # type: ignore[return-value]
+
+
+def lint_issue(issue: Issue, config: LintConfig) -> list[Finding]:
+    _load_rules()
+    findings: list[Finding] = []
+    for spec in RULES.values():
+        severity = effective_severity(spec.name, spec.severity, config)
+        if severity is None:
+            continue
+        for report in spec.check(issue, config):
+            # A configured severity wins; else a report may soften itself (an unknown key).
+            chosen = severity if spec.name in config.rules else (report.severity or severity)
+            findings.append(
+                Finding(str(issue.path), report.line, report.column, spec.name, chosen, report.message)
+            )
+    return sorted(findings)
+
+
+def lint_file(path: Path, config: LintConfig) -> list[Finding]:
+    """Lint one draft file; raises InputError when it cannot be read."""
+    return lint_issue(load_draft(path, wrapup_heading=config.wrapup_heading), config)
+
+
+def errors_in(findings: Iterable[Finding]) -> Iterator[Finding]:
+    return (f for f in findings if f.severity == "error")

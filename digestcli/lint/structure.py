@@ -1,0 +1,190 @@
+"""Rules on the shape of an issue: front matter, intro, numbered items, wrap-up."""
+
+from __future__ import annotations
+
+import datetime as dt
+import difflib
+import re
+from collections.abc import Iterator
+
+from digestcli.config import LintConfig
+from digestcli.draft import Issue, Item
+from digestcli.lint import Report, rule
+
+REQUIRED = ("title", "subject", "date")
+KNOWN = (*REQUIRED, "issue", "preheader")
+
+
+@rule("front-matter", "error", "front matter missing, malformed, or with a missing or mistyped key")
+def front_matter(issue: Issue, config: LintConfig) -> Iterator[Report]:
+    front = issue.front
+    if front.error:
+        line, message = front.error
+        yield Report(line, 1, message)
+        return
+    values = front.values
+    where = front.start_line or 1
+    for key in REQUIRED:
+        if key not in values or values[key] is None or str(values[key]).strip() == "":
+            state = "is empty" if key in values else "is missing"
+            yield Report(
+                front.line_of(key) if key in values else where, 1, f"'{key}' {state}: it is required"
+            )
+    for key in ("title", "subject", "preheader"):
+        value = values.get(key)
+        if value is not None and not isinstance(value, str):
+            yield Report(front.line_of(key), 1, f"'{key}' must be text; put it in quotes")
+    if "date" in values and values["date"] is not None and issue.date is None:
+        yield Report(
+            front.line_of("date"),
+            1,
+            f"'date' is {values['date']!r}, not a date like {dt.date.today().isoformat()}",
+        )
+    if "issue" in values and issue.number is None:
+        yield Report(
+            front.line_of("issue"), 1, f"'issue' is {values['issue']!r}, not a positive whole number"
+        )
+    for key in values:
+        if key not in KNOWN:
+            close = difflib.get_close_matches(key, KNOWN, n=1)
+            hint = f"; did you mean '{close[0]}'?" if close else f"; known keys: {', '.join(KNOWN)}"
+            yield Report(front.line_of(key), 1, f"unknown key '{key}'{hint}", severity="warning")
+
+
+def _first_heading_line(issue: Issue) -> int:
+    if issue.items:
+        return issue.items[0].line
+    if issue.wrapup:
+        return issue.wrapup.line
+    return issue.intro.line
+
+
+@rule("intro-missing", "error", "no greeting paragraph before item 1")
+def intro_missing(issue: Issue, config: LintConfig) -> Iterator[Report]:
+    if issue.intro.paragraphs() == 0:
+        yield Report(_first_heading_line(issue), 1, "no intro: write a greeting paragraph before item 1")
+
+
+@rule("item-numbering", "error", "items not numbered 1, 2, 3 … (gap, repeat, disorder, no number)")
+def item_numbering(issue: Issue, config: LintConfig) -> Iterator[Report]:
+    fix = "; `digest lint --fix` renumbers the items"
+    previous: Item | None = None
+    seen: dict[int, Item] = {}
+    for item in issue.items:
+        if item.number is None:
+            yield Report(
+                item.line,
+                item.column,
+                f"heading '{item.headline}' has no number: items are '## N. Headline'",
+            )
+            continue
+        n = item.number
+        if previous is None:
+            if n != 1:
+                yield Report(item.line, item.column, f"items start at {n}, not 1{fix}")
+        elif n in seen:
+            yield Report(item.line, item.column, f"item {n} appears twice (also at line {seen[n].line}){fix}")
+        elif n < previous.number:  # type: ignore[operator]
+            yield Report(
+                item.line, item.column, f"item {n} comes after item {previous.number}: out of order{fix}"
+            )
+        elif n != previous.number + 1:  # type: ignore[operator]
+            missing = previous.number + 1  # type: ignore[operator]
+            gap = f"{missing}" if n == missing + 1 else f"{missing}–{n - 1}"
+            yield Report(
+                item.line, item.column, f"item {n} follows item {previous.number}: {gap} missing{fix}"
+            )
+        seen.setdefault(n, item)
+        previous = item
+
+
+@rule("item-headline-empty", "error", "an item heading with a number but no headline")
+def item_headline_empty(issue: Issue, config: LintConfig) -> Iterator[Report]:
+    for item in (*issue.items, *issue.after_wrapup):
+        if not item.headline_text:
+            yield Report(item.line, item.column, f"item {item.number} has no headline text")
+
+
+@rule("item-body-empty", "error", "an item with no content before the next heading")
+def item_body_empty(issue: Issue, config: LintConfig) -> Iterator[Report]:
+    for item in (*issue.items, *issue.after_wrapup):
+        if item.body.is_empty:
+            label = f"item {item.number}" if item.number is not None else f"'{item.headline}'"
+            yield Report(item.line, item.column, f"{label} has no text before the next heading")
+
+
+@rule("wrapup-missing", "error", "no wrap-up section")
+def wrapup_missing(issue: Issue, config: LintConfig) -> Iterator[Report]:
+    if issue.wrapup is None:
+        line = max(len(issue.lines), 1)
+        yield Report(line, 1, f"no '## {config.wrapup_heading}' section: add one after the last item")
+
+
+@rule("wrapup-not-last", "error", "a heading after the wrap-up section")
+def wrapup_not_last(issue: Issue, config: LintConfig) -> Iterator[Report]:
+    for item in issue.after_wrapup:
+        yield Report(
+            item.line,
+            item.column,
+            f"'{item.headline or item.number}' comes after '{config.wrapup_heading}': "
+            "the wrap-up closes the issue",
+        )
+
+
+@rule("wrapup-empty", "error", "a wrap-up section with no text")
+def wrapup_empty(issue: Issue, config: LintConfig) -> Iterator[Report]:
+    if issue.wrapup is not None and issue.wrapup.body.is_empty:
+        yield Report(issue.wrapup.line, 1, f"'{issue.wrapup.heading}' has no text")
+
+
+def _headline_key(text: str) -> str:
+    return " ".join(re.sub(r"[^\w\s]", "", text.casefold()).split())
+
+
+@rule("duplicate-headline", "error", "the same story twice")
+def duplicate_headline(issue: Issue, config: LintConfig) -> Iterator[Report]:
+    first: dict[str, Item] = {}
+    for item in (*issue.items, *issue.after_wrapup):
+        key = _headline_key(item.headline_text)
+        if not key:
+            continue
+        if key in first:
+            earlier = first[key]
+            yield Report(
+                item.line,
+                item.column,
+                f"headline repeats item {earlier.number} (line {earlier.line}): '{item.headline_text}'",
+            )
+        else:
+            first[key] = item
+
+
+@rule("subject-length", "warning", "a subject line longer than [lint] subject_max characters")
+def subject_length(issue: Issue, config: LintConfig) -> Iterator[Report]:
+    n = len(issue.subject)
+    if n > config.subject_max:
+        yield Report(
+            issue.front.line_of("subject"),
+            1,
+            f"subject is {n} characters; inboxes cut it after about {config.subject_max}",
+        )
+
+
+@rule("headline-length", "warning", "a headline longer than [lint] headline_max characters")
+def headline_length(issue: Issue, config: LintConfig) -> Iterator[Report]:
+    for item in issue.items:
+        n = len(item.headline_text)
+        if n > config.headline_max:
+            yield Report(
+                item.line, item.column, f"headline is {n} characters; keep it to {config.headline_max}"
+            )
+
+
+@rule("preheader-missing", "warning", "no preheader: inboxes show the first text of the body instead")
+def preheader_missing(issue: Issue, config: LintConfig) -> Iterator[Report]:
+    if issue.front.error is None and not issue.preheader:
+        yield Report(
+            issue.front.start_line or 1,
+            1,
+            "no 'preheader': inboxes will preview the first words of the body instead",
+        )
