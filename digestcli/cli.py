@@ -8,6 +8,7 @@ under ``--debug``. Heavy modules are imported inside the commands that need them
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import functools
 import os
@@ -248,9 +249,11 @@ def lint(
             if rendered:
                 found += _rendered_findings(path, ws)
         except InputError as exc:
-            unreadable.append(exc)
+            if _Session.debug:
+                raise
+            unreadable.append(exc)  # and go on: one bad file must not hide the others' findings
             continue
-        findings += [f.__class__(**{**f.as_dict(), "path": shown(f.path)}) for f in found]
+        findings += [dataclasses.replace(f, path=shown(f.path)) for f in found]
 
     errors = sum(f.severity == "error" for f in findings)
     warnings = len(findings) - errors
@@ -262,8 +265,8 @@ def lint(
         for f in findings:
             rule = typer.style(f.rule, fg="red" if f.severity == "error" else "yellow")
             say(f"{typer.style(f'{f.path}:{f.line}:{f.column}:', bold=True)} {rule} {f.message}")
-    for exc in unreadable:
-        fail(str(exc))
+    for problem in unreadable:
+        fail(str(problem))
     if output_format is OutputFormat.text:
         say(_summary(len(files) - len(unreadable), errors, warnings, findings, len(unreadable)))
     if unreadable:

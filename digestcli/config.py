@@ -126,7 +126,8 @@ def load_config(path: Path) -> Config:
         raise ConfigError(f"not valid TOML: {exc}", where=str(path)) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot read: {exc}", where=str(path)) from None
-    return _build(Config, raw, path, section="")
+    config: Config = _build(Config, raw, path, section="")
+    return config
 
 
 def _build(cls: type, raw: Any, path: Path, section: str) -> Any:
@@ -148,7 +149,7 @@ def _build(cls: type, raw: Any, path: Path, section: str) -> Any:
 
 
 def _coerce(kind: Any, value: Any, path: Path, dotted: str, section: str, key: str) -> Any:
-    if dataclasses.is_dataclass(kind):
+    if isinstance(kind, type) and dataclasses.is_dataclass(kind):
         return _build(kind, value, path, dotted)
     if kind == dict[str, str]:  # [lint.rules]
         if not isinstance(value, dict):
