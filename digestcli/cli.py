@@ -262,9 +262,7 @@ def lint(
 
         typer.echo(json.dumps([f.as_dict() for f in findings], ensure_ascii=False, indent=2))
     else:
-        for f in findings:
-            rule = typer.style(f.rule, fg="red" if f.severity == "error" else "yellow")
-            say(f"{typer.style(f'{f.path}:{f.line}:{f.column}:', bold=True)} {rule} {f.message}")
+        _print_findings(findings)
     for problem in unreadable:
         fail(str(problem))
     if output_format is OutputFormat.text:
@@ -273,6 +271,12 @@ def lint(
         raise typer.Exit(ExitCode.USAGE)
     if errors or (strict and warnings):
         raise typer.Exit(ExitCode.FAILURE)
+
+
+def _print_findings(findings: list[Any]) -> None:
+    for f in findings:
+        rule = typer.style(f.rule, fg="red" if f.severity == "error" else "yellow")
+        say(f"{typer.style(f'{f.path}:{f.line}:{f.column}:', bold=True)} {rule} {f.message}")
 
 
 def _plural(n: int, word: str) -> str:
@@ -311,7 +315,101 @@ def _rendered_findings(path: Path, ws: Workspace) -> list[Any]:
     from digestcli.render import render_issue
 
     issue = load_draft(path, wrapup_heading=ws.config.lint.wrapup_heading)
-    return check_rendered(render_issue(issue, ws), str(path), ws.config.lint)
+    findings: list[Any] = check_rendered(
+        render_issue(issue, ws), str(path), ws.config.lint, source=issue.lines
+    )
+    return findings
+
+
+# ------------------------------------------------------------------------------------- render
+
+
+def _size(n: int) -> str:
+    return f"{n / 1024:.1f} KB" if n >= 1024 else f"{n} B"
+
+
+@app.command()
+@reported
+def render(
+    draft: Annotated[Path, typer.Argument(help="The draft to render.", show_default=False)],
+    *,
+    out_dir: Annotated[
+        Path | None,
+        typer.Option("--out", "-o", help="Folder for the files [default: out/].", show_default=False),
+    ] = None,
+) -> None:
+    """Render a draft into the email's two parts: out/DRAFT.html and out/DRAFT.txt.
+
+    The HTML has its CSS inlined, ready for any mail client; the text part is the same issue
+    wrapped at 78 columns. Then the rendered-output checks run (size, alt text, template syntax
+    left over, links missing from the text); an error among them exits 1.
+
+    [b]Example[/b]: digest render drafts/2026-11-20-weekly.md --out /tmp/issue
+    """
+    from digestcli.draft import load_draft
+    from digestcli.lint.rendered import check_rendered
+    from digestcli.render import render as render_draft
+    from digestcli.render import write_rendered
+
+    ws = workspace()
+    issue = load_draft(draft, wrapup_heading=ws.config.lint.wrapup_heading)
+    rendering = render_draft(issue, ws)
+    written = write_rendered(rendering.issue, out_dir or ws.path(ws.config.render.out))
+    for path, size in written:
+        say(f"Wrote {shown(path)}  {_size(size)}")
+    for warning in rendering.css_warnings:
+        say(f"{typer.style('warning:', fg='yellow')} CSS: {warning}", err=True)
+    findings = check_rendered(rendering.issue, shown(draft), ws.config.lint, source=issue.lines)
+    _print_findings(findings)
+    errors = sum(f.severity == "error" for f in findings)
+    seconds = rendering.seconds["total"]
+    if findings:
+        say(
+            f"Rendered in {seconds:.2f} s with {_plural(errors, 'error')} and "
+            f"{_plural(len(findings) - errors, 'warning')}."
+        )
+    else:
+        say(f"Rendered in {seconds:.2f} s. No findings.")
+    if errors:
+        raise typer.Exit(ExitCode.FAILURE)
+
+
+@app.command()
+@reported
+def preview(
+    draft: Annotated[Path, typer.Argument(help="The draft to preview.", show_default=False)],
+    *,
+    port: Annotated[int, typer.Option(min=0, max=65535, help="Port on 127.0.0.1; 0 picks a free one.")] = 0,
+    open_browser: Annotated[
+        bool, typer.Option("--open/--no-open", help="Open the preview in a browser.")
+    ] = True,
+) -> None:
+    """Serve a live preview of a draft on 127.0.0.1, re-rendered as you edit.
+
+    The page reloads itself when the draft, a template or digest.toml changes; /text shows the
+    plain-text part. Stop it with Ctrl-C.
+
+    [b]Example[/b]: digest preview drafts/2026-11-20-weekly.md --port 8025 --no-open
+    """
+    from digestcli.errors import read_text
+    from digestcli.preview import PreviewServer
+
+    read_text(draft, "draft")  # a missing or unreadable draft is an error now, not a 500 page
+    server = PreviewServer(draft, workspace(), port=port)
+    say(f"Previewing {shown(draft)} at {server.url}  (text part: {server.url}text; Ctrl-C stops)")
+    if open_browser:
+        import webbrowser
+
+        try:
+            webbrowser.open(server.url)
+        except webbrowser.Error:
+            say("No browser found: open the address above yourself.", err=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        say("Stopped.", err=True)  # stopping a preview is how it ends, not a failure
+    finally:
+        server.shutdown()
 
 
 def main() -> None:

@@ -76,14 +76,18 @@ def _load_rules() -> None:
 
 
 def check_rule_settings(config: LintConfig) -> None:
-    _load_rules()
+    """Refuse a [lint.rules] entry that names no rule (a typo would silently do nothing)."""
+    if not config.rules:
+        return
+    import difflib
+
     from digestcli.lint.rendered import RENDERED_RULES
 
+    _load_rules()
+    known = [*RULES, *RENDERED_RULES]
     for name in config.rules:
-        if name not in RULES and name not in RENDERED_RULES:
-            import difflib
-
-            close = difflib.get_close_matches(name, [*RULES, *RENDERED_RULES], n=1)
+        if name not in known:
+            close = difflib.get_close_matches(name, known, n=1)
             hint = f"did you mean '{close[0]}'?" if close else "see `digest lint --help` for the rule names"
             raise ConfigError(f"unknown lint rule '{name}' in [lint.rules]", hint=hint)
 
