@@ -412,6 +412,290 @@ def preview(
         server.shutdown()
 
 
+# --------------------------------------------------------------------------------------- send
+
+
+def _describe(transport: Any, ws: Workspace) -> str:
+    if ws.config.delivery.transport == "smtp":
+        smtp = ws.config.smtp
+        return f"smtp {transport.name} ({smtp.security}, {ws.config.delivery.connections} connections)"
+    return f"outbox {shown(ws.path(ws.config.delivery.outbox))}/ (a Maildir; nothing leaves this machine)"
+
+
+@app.command()
+@reported
+def send(
+    draft: Annotated[Path, typer.Argument(help="The draft to send.", show_default=False)],
+    *,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Send without asking first.")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Build every message, deliver none.")] = False,
+    test: Annotated[
+        str | None,
+        typer.Option("--test", metavar="ADDRESS", help="Send one copy to ADDRESS only; not recorded."),
+    ] = None,
+    limit: Annotated[
+        int | None, typer.Option(min=1, help="Send at most N messages this run.", show_default=False)
+    ] = None,
+    resend_unknown: Annotated[
+        bool, typer.Option(help="Also send to readers whose earlier delivery is unknown (may duplicate).")
+    ] = False,
+    retry_failed: Annotated[
+        bool, typer.Option(help="Also retry readers the server refused for good.")
+    ] = False,
+) -> None:
+    """Mail a draft to the subscriber list, once per reader, resumably.
+
+    The draft is linted first and refused if it has errors. You see who it goes to and through
+    which transport, and are asked before anything is sent. Every reader's outcome is kept in a
+    ledger (.digest/): running send again for the same draft mails only readers who do not have
+    it yet, also after a crash. Readers whose delivery is unknown (the connection dropped after
+    the message went out) are not mailed again unless --resend-unknown.
+
+    [b]Examples[/b]
+
+      digest send drafts/2026-11-20-weekly.md --test me@example.com
+      digest send drafts/2026-11-20-weekly.md --dry-run
+      digest send drafts/2026-11-20-weekly.md --yes
+    """
+    from digestcli.delivery import SendInterrupted, SendStopped, read_status, send_issue, transport_for
+    from digestcli.draft import load_draft
+    from digestcli.lint import errors_in, lint_issue
+    from digestcli.lint.rendered import check_rendered
+    from digestcli.render import render_issue
+    from digestcli.subscribers import load_subscribers
+
+    ws = workspace()
+    issue = load_draft(draft, wrapup_heading=ws.config.lint.wrapup_heading)
+    rendered = render_issue(issue, ws)
+    problems = [*errors_in(lint_issue(issue, ws.config.lint))]
+    problems += errors_in(check_rendered(rendered, shown(draft), ws.config.lint, source=issue.lines))
+    if problems:
+        _print_findings([dataclasses.replace(f, path=shown(draft)) for f in problems])
+        raise UsageError(
+            f"{shown(draft)} has {_plural(len(problems), 'lint error')}; nothing was sent",
+            hint="fix them, then send again",
+        )
+
+    readers = load_subscribers(ws.path(ws.config.delivery.subscribers))
+    for row in readers.skipped[:20]:
+        say(f"{typer.style('skipped', fg='yellow')} {shown(readers.path)}:{row.line}: {row.reason}", err=True)
+    if len(readers.skipped) > 20:
+        say(f"… and {len(readers.skipped) - 20} more skipped rows", err=True)
+    transport = transport_for(ws)
+    earlier = read_status(ws.state, rendered.issue_id)
+    delivered_before = earlier[0].counts.get("delivered", 0) if earlier else 0
+
+    say(f"Issue      {rendered.issue_id}: {rendered.subject}")
+    if test:
+        say(f"To         {test} only (a test copy, not recorded in the ledger)")
+    else:
+        to = f"{_plural(len(readers.readers), 'reader')} in {shown(readers.path)}"
+        if readers.skipped:
+            to += f" ({_plural(len(readers.skipped), 'row')} skipped)"
+        if delivered_before:
+            to += f"; {delivered_before} already have it"
+        say(f"To         {to}")
+    say(f"Transport  {_describe(transport, ws)}")
+    if not (yes or dry_run or test) and not typer.confirm("Send now?", default=False):
+        say("Nothing sent. (--yes sends without asking; --dry-run shows what would happen.)")
+        raise typer.Exit(ExitCode.FAILURE)
+
+    progress, update = _progress_bar()
+    try:
+        with progress:
+            summary = send_issue(
+                rendered,
+                ws,
+                subscribers=readers,
+                transport=transport,
+                dry_run=dry_run,
+                limit=limit,
+                test_address=test,
+                resend_unknown=resend_unknown,
+                retry_failed=retry_failed,
+                progress=update,
+            )
+    except SendInterrupted as stop:
+        _report(stop.summary, draft)
+        say("Interrupted: the ledger is up to date; run the same command again to carry on.", err=True)
+        raise typer.Exit(ExitCode.INTERRUPTED) from None
+    except SendStopped as stop:
+        _report(stop.summary, draft)
+        raise
+    _report(summary, draft)
+    incomplete = summary.failed + summary.deferred + summary.unknown + summary.remaining
+    if incomplete and not summary.dry_run:
+        raise typer.Exit(ExitCode.FAILURE)
+
+
+def _progress_bar() -> tuple[Any, Any]:
+    """A Rich progress bar (drawn on a terminal only) and the thread-safe callback that moves it."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    con = console()
+    progress = Progress(
+        TextColumn("Sending"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]:>7} msg/s"),
+        TimeRemainingColumn(),
+        console=con,
+        disable=not con.is_terminal,
+    )
+    task = progress.add_task("send", total=None, rate="")
+    started = [0.0]
+
+    def update(done: int, total: int, state: str) -> None:
+        import time
+
+        now = time.monotonic()
+        if not started[0]:
+            started[0] = now
+        rate = done / (now - started[0]) if now > started[0] else 0.0
+        progress.update(task, completed=done, total=total, rate=f"{rate:,.0f}")
+
+    return progress, update
+
+
+def _report(summary: Any, draft: Path) -> None:
+    """The end of a send: what happened, where the details are, which flag lifts which guard."""
+    from rich.table import Table
+
+    if summary.test_address:
+        sent = summary.delivered == 1
+        say(f"Test copy {'sent to' if sent else 'NOT delivered to'} {summary.test_address}.")
+        for address, state, reply in summary.problems:
+            say(f"  {address}: {state}: {reply}")
+        return
+    table = Table(title=None, show_header=True, header_style="bold", box=None, pad_edge=False)
+    for column in ("delivered", "skipped", "deferred", "failed", "unknown"):
+        table.add_column(column, justify="right")
+    skipped = summary.suppressed + summary.skipped
+    if summary.dry_run:
+        table.add_row(f"{summary.built} built", str(skipped), "-", "-", "-")
+    else:
+        table.add_row(
+            *(str(n) for n in (summary.delivered, skipped, summary.deferred, summary.failed, summary.unknown))
+        )
+    con = console()
+    con.print(table)
+    facts = [f"{summary.duration:.1f} s", f"{summary.rate:,.0f} msg/s"]
+    if summary.already_delivered:
+        facts.append(f"{summary.already_delivered} already had it")
+    if summary.suppressed:
+        facts.append(f"{summary.suppressed} on the suppression list")
+    if summary.skipped:
+        facts.append(f"{summary.skipped} invalid or duplicate rows")
+    say("; ".join(facts) + ".")
+    for address, state, reply in summary.problems[:10]:
+        say(f"  {typer.style(state, fg='red')} {address}: {reply}")
+    if len(summary.problems) > 10:
+        say(f"  … and {len(summary.problems) - 10} more")
+    guards = []
+    if summary.dry_run:
+        guards.append("this was a dry run: drop --dry-run to send")
+    if summary.remaining:
+        guards.append(f"{summary.remaining} not sent yet: run the command again (or raise --limit)")
+    if summary.deferred:
+        guards.append(f"{summary.deferred} deferred by the server: run the command again later")
+    if summary.held_unknown or summary.unknown:
+        unknown = summary.held_unknown + summary.unknown
+        guards.append(f"{unknown} unknown (may have arrived): --resend-unknown mails them again")
+    if summary.held_failed:
+        guards.append(f"{summary.held_failed} refused earlier: --retry-failed tries them again")
+    for guard in guards:
+        say(f"Note: {guard}.")
+    if not summary.dry_run:
+        say(f"Details: digest status {shown(draft)}")
+
+
+# ------------------------------------------------------------------------------------- status
+
+
+@app.command()
+@reported
+def status(
+    draft: Annotated[
+        Path | None, typer.Argument(help="A draft [default: every issue sent so far].", show_default=False)
+    ] = None,
+) -> None:
+    """Show what the ledger knows: readers per state, and each failure with the server's reply.
+
+    [b]Examples[/b]
+
+      digest status                               every issue sent from this workspace
+      digest status drafts/2026-11-20-weekly.md   one issue, with its failures
+    """
+    from digestcli.delivery import STATES, read_status
+
+    ws = workspace()
+    issue_id = draft.stem if draft else None
+    found = read_status(ws.state, issue_id)
+    if not found:
+        what = f"for {issue_id}" if issue_id else "in this workspace"
+        say(f"Nothing sent {what} yet.")
+        return
+    for entry in found:
+        last = dt.datetime.fromtimestamp(entry.last).strftime("%Y-%m-%d %H:%M")
+        counts = ", ".join(f"{entry.counts[s]} {s}" for s in STATES if entry.counts.get(s))
+        name = typer.style(entry.issue_id, bold=True)
+        say(f"{name}  {_plural(entry.total, 'reader')}: {counts}  (last change {last})")
+        if entry.problems and (issue_id or len(found) == 1):
+            say("Readers without the issue:")
+            for row in entry.problems:
+                say(f"  {row.state:8} {row.address} (attempts: {row.attempts}) {row.reply}")
+    if any(e.problems for e in found) and not issue_id and len(found) > 1:
+        say("Name a draft to see its failures: digest status DRAFT")
+
+
+# -------------------------------------------------------------------------------- unsubscribe
+
+
+@app.command()
+@reported
+def unsubscribe(
+    address: Annotated[
+        str | None,
+        typer.Argument(help="An address, or the token from an unsubscribe link.", show_default=False),
+    ] = None,
+    *,
+    reason: Annotated[str, typer.Option(help="unsubscribed, bounced or complained.")] = "unsubscribed",
+    show: Annotated[bool, typer.Option("--list", help="List the suppression list instead.")] = False,
+) -> None:
+    """Add a reader to the suppression list, which every send respects.
+
+    The list lives in the workspace's state (.digest/), not in subscribers.csv, so a reader
+    who left stays out even if the CSV is re-exported with their address in it.
+
+    [b]Examples[/b]
+
+      digest unsubscribe reader@example.com
+      digest unsubscribe reader@example.com --reason bounced
+      digest unsubscribe --list
+    """
+    from digestcli.subscribers import SuppressionList
+
+    ws = workspace()
+    suppressions = SuppressionList(ws.state)
+    if show:
+        entries = suppressions.entries()
+        for entry in entries:
+            say(f"{entry.address}  {entry.reason}  {entry.note}".rstrip())
+        say(f"{_plural(len(entries), 'address')} suppressed.", err=True)
+        return
+    if not address:
+        raise UsageError("name an address to unsubscribe", hint="or --list to see the list")
+    if "@" not in address:
+        from digestcli.message import load_secret, verify_token
+
+        found = verify_token(address, load_secret(ws.state))
+        if found is None:
+            raise UsageError(f"{address!r} is neither an address nor a valid unsubscribe token")
+        address = found
+    entry = suppressions.add(address, reason=reason)
+    say(f"{entry.address} is {entry.reason}: no further issues will be sent to it.")
+
+
 def main() -> None:
     """The console script: run the app, with Ctrl-C outside a command exiting 130 too."""
     try:

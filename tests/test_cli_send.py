@@ -1,0 +1,148 @@
+"""`digest send`, `digest status` and `digest unsubscribe` as the editor runs them, through the
+outbox and against a real SMTP server on 127.0.0.1."""
+
+from __future__ import annotations
+
+import mailbox
+from pathlib import Path
+
+from conftest import VALID_DRAFT
+from smtp_server import ScriptedHandler, SmtpServer
+
+
+def smtp_workspace(workspace: Path, port: int, readers: int = 5) -> list[str]:
+    (workspace / "digest.toml").write_text(
+        "[newsletter]\n"
+        'title = "Test Weekly"\n'
+        'from = "Test Weekly <weekly@example.com>"\n'
+        "[delivery]\n"
+        'transport = "smtp"\n'
+        "connections = 2\n"
+        "retries = 2\n"
+        "[smtp]\n"
+        'host = "127.0.0.1"\n'
+        f"port = {port}\n"
+        'security = "none"\n',
+        encoding="utf-8",
+    )
+    addresses = [f"reader{n}@example.com" for n in range(readers)]
+    rows = "".join(f"{a},Reader {n}\n" for n, a in enumerate(addresses))
+    (workspace / "subscribers.csv").write_text(f"email,name\n{rows}", encoding="utf-8")
+    return addresses
+
+
+def test_the_readme_main_job_sends_the_sample_through_the_outbox(digest, sample_workspace: Path) -> None:
+    result = digest("send", "drafts/2026-11-20-weekly.md", "--yes")
+    assert result.exit_code == 0, result.stdout + result.stderr
+    readers = len((sample_workspace / "subscribers.csv").read_text(encoding="utf-8").splitlines()) - 1
+    assert len(mailbox.Maildir(sample_workspace / "outbox", create=False)) == readers
+    assert f"{readers} readers in subscribers.csv" in result.stdout
+    assert "Details: digest status drafts/2026-11-20-weekly.md" in result.stdout
+
+    again = digest("send", "drafts/2026-11-20-weekly.md", "--yes")
+    assert again.exit_code == 0
+    assert f"{readers} already had it" in again.stdout
+    assert len(mailbox.Maildir(sample_workspace / "outbox", create=False)) == readers
+
+    status = digest("status", "drafts/2026-11-20-weekly.md")
+    assert f"{readers} readers: {readers} delivered" in status.stdout
+
+
+def test_send_over_smtp_reaches_every_reader_once(digest, write_draft, workspace: Path) -> None:
+    with SmtpServer() as server:
+        addresses = smtp_workspace(workspace, server.port)
+        draft = write_draft()
+        result = digest("send", str(draft), "--yes")
+        assert result.exit_code == 0, result.stdout + result.stderr
+        assert "smtp 127.0.0.1:" in result.stdout
+        assert sorted(server.handler.recipients()) == sorted(addresses)
+        assert set(server.handler.recipients().values()) == {1}
+        assert digest("send", str(draft), "--yes").exit_code == 0
+        assert len(server.received) == len(addresses)
+
+
+def test_failures_are_reported_with_the_reply_and_exit_1(digest, write_draft, workspace: Path) -> None:
+    handler = ScriptedHandler(script={"reader1@example.com": ["550"]})
+    with SmtpServer(handler) as server:
+        smtp_workspace(workspace, server.port)
+        draft = write_draft()
+        result = digest("send", str(draft), "--yes")
+        assert result.exit_code == 1
+        assert "reader1@example.com" in result.stdout and "550" in result.stdout
+        status = digest("status", str(draft))
+        assert "4 delivered" in status.stdout and "1 failed" in status.stdout
+        assert "failed   reader1@example.com" in status.stdout
+        retry = digest("send", str(draft), "--yes")
+        assert "--retry-failed tries them again" in retry.stdout
+        assert digest("send", str(draft), "--yes", "--retry-failed").exit_code == 0
+        assert handler.recipients()["reader1@example.com"] == 1
+
+
+def test_a_refusing_server_is_one_line_with_host_and_port(digest, write_draft, workspace: Path) -> None:
+    from smtp_server import free_port
+
+    port = free_port()  # nothing listens here
+    smtp_workspace(workspace, port)
+    result = digest("send", str(write_draft()), "--yes")
+    assert result.exit_code == 1
+    assert f"127.0.0.1:{port}" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_send_refuses_a_draft_with_lint_errors(digest, write_draft, workspace: Path) -> None:
+    draft = write_draft(VALID_DRAFT.replace("## 2. The second", "## 5. The second"))
+    result = digest("send", str(draft), "--yes")
+    assert result.exit_code == 2
+    assert "item-numbering" in result.stdout and "nothing was sent" in result.stderr
+    assert not (workspace / "outbox").exists()
+
+
+def test_send_asks_first_and_no_sends_nothing(digest, write_draft, workspace: Path) -> None:
+    (workspace / "subscribers.csv").write_text("email\na@example.com\n", encoding="utf-8")
+    draft = write_draft()
+    declined = digest("send", str(draft), input="n\n")
+    assert declined.exit_code == 1 and "Nothing sent" in declined.stdout
+    assert not (workspace / "outbox").exists()
+    accepted = digest("send", str(draft), input="y\n")
+    assert accepted.exit_code == 0
+    assert len(mailbox.Maildir(workspace / "outbox", create=False)) == 1
+
+
+def test_dry_run_and_test_copy_record_nothing(digest, write_draft, workspace: Path) -> None:
+    (workspace / "subscribers.csv").write_text("email\na@example.com\nb@example.com\n", encoding="utf-8")
+    draft = write_draft()
+    dry = digest("send", str(draft), "--dry-run")
+    assert dry.exit_code == 0 and "drop --dry-run to send" in dry.stdout
+    assert not (workspace / "outbox").exists() or not len(mailbox.Maildir(workspace / "outbox"))
+
+    test = digest("send", str(draft), "--test", "me@example.com")
+    assert test.exit_code == 0 and "Test copy sent to me@example.com" in test.stdout
+    [message] = mailbox.Maildir(workspace / "outbox", create=False)
+    assert message["To"].endswith("<me@example.com>") or message["To"] == "me@example.com"
+    assert message["Subject"].startswith("[TEST] ")
+    assert "Nothing sent" in digest("status", str(draft)).stdout
+
+
+def test_bad_csv_rows_are_reported_with_line_numbers(digest, write_draft, workspace: Path) -> None:
+    (workspace / "subscribers.csv").write_text(
+        "email,name\na@example.com,A\nnot-an-address,B\nA@EXAMPLE.COM,A again\n", encoding="utf-8"
+    )
+    result = digest("send", str(write_draft()), "--yes")
+    assert result.exit_code == 0, result.stderr
+    assert "skipped subscribers.csv:3:" in result.stderr and "skipped subscribers.csv:4:" in result.stderr
+    assert len(mailbox.Maildir(workspace / "outbox", create=False)) == 1
+
+
+def test_unsubscribe_keeps_a_reader_out_of_the_next_send(digest, write_draft, workspace: Path) -> None:
+    (workspace / "subscribers.csv").write_text("email\na@example.com\nb@example.com\n", encoding="utf-8")
+    result = digest("unsubscribe", "B@example.com")
+    assert result.exit_code == 0 and "is unsubscribed" in result.stdout
+    assert "b@example.com" in digest("unsubscribe", "--list").stdout
+    assert digest("send", str(write_draft()), "--yes").exit_code == 0
+    [message] = mailbox.Maildir(workspace / "outbox", create=False)
+    assert "a@example.com" in message["To"]
+
+
+def test_unsubscribe_rejects_garbage(digest, workspace: Path) -> None:
+    result = digest("unsubscribe", "nobody")
+    assert result.exit_code == 2 and "neither an address nor a valid unsubscribe token" in result.stderr

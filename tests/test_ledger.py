@@ -1,0 +1,113 @@
+"""The ledger on its own: rows per (issue, reader), the in-flight rule, recovery, status."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from digestcli.delivery.ledger import (
+    DEFERRED,
+    DELIVERED,
+    FAILED,
+    PENDING,
+    SENDING,
+    SKIPPED,
+    STATES,
+    UNKNOWN,
+    Ledger,
+    read_status,
+)
+
+ISSUE = "2026-11-20-weekly"
+
+
+def test_plan_sending_record(tmp_path: Path):
+    with Ledger(tmp_path) as ledger:
+        ledger.plan(ISSUE, ["a@example.com", "b@example.com", "c@example.com"], {"c@example.com": "bounced"})
+        assert ledger.states(ISSUE) == {
+            "a@example.com": PENDING,
+            "b@example.com": PENDING,
+            "c@example.com": SKIPPED,
+        }
+        ledger.sending(ISSUE, "a@example.com")
+        assert ledger.states(ISSUE)["a@example.com"] == SENDING
+        ledger.record(ISSUE, "a@example.com", DELIVERED, "250 2.0.0 queued")
+        entry = ledger.entry(ISSUE, "a@example.com")
+        assert entry is not None
+        assert (entry.state, entry.attempts, entry.reply) == (DELIVERED, 1, "250 2.0.0 queued")
+        # Planning again (a second run) keeps what is known and adds what is new.
+        ledger.plan(ISSUE, ["a@example.com", "b@example.com", "c@example.com", "d@example.com"], {})
+        assert ledger.states(ISSUE) == {
+            "a@example.com": DELIVERED,
+            "b@example.com": PENDING,
+            "c@example.com": PENDING,  # off the suppression list: mail them again
+            "d@example.com": PENDING,
+        }
+        # A reader who unsubscribed since, and one who did after being delivered.
+        ledger.plan(
+            ISSUE, ["a@example.com", "b@example.com"], {"a@example.com": "unsubscribed", "b@example.com": "x"}
+        )
+        assert ledger.states(ISSUE)["a@example.com"] == DELIVERED
+        assert ledger.states(ISSUE)["b@example.com"] == SKIPPED
+
+
+def test_a_send_taken_back_does_not_count_as_an_attempt(tmp_path: Path):
+    with Ledger(tmp_path) as ledger:
+        ledger.plan(ISSUE, ["a@example.com"], {})
+        ledger.sending(ISSUE, "a@example.com")
+        ledger.record(ISSUE, "a@example.com", PENDING, "interrupted before the data")
+        entry = ledger.entry(ISSUE, "a@example.com")
+        assert entry is not None and (entry.state, entry.attempts) == (PENDING, 0)
+
+
+def test_sending_is_committed_at_once_and_recovered_as_unknown(tmp_path: Path):
+    ledger = Ledger(tmp_path)
+    ledger.plan(ISSUE, ["a@example.com", "b@example.com"], {})
+    ledger.sending(ISSUE, "a@example.com")
+    # Another connection (another process) sees it without the writer closing anything.
+    other = sqlite3.connect(tmp_path / "ledger.sqlite3")
+    assert other.execute("SELECT state FROM delivery WHERE address = 'a@example.com'").fetchone() == (
+        SENDING,
+    )
+    other.close()
+    # ... and the next run, which holds the send lock, turns it into unknown.
+    with Ledger(tmp_path) as next_run:
+        assert next_run.recover() == 1
+        assert next_run.states(ISSUE) == {"a@example.com": UNKNOWN, "b@example.com": PENDING}
+        assert next_run.recover() == 0
+    ledger.close()
+
+
+def test_status_counts_and_problems(tmp_path: Path):
+    with Ledger(tmp_path) as ledger:
+        ledger.plan(ISSUE, [f"r{n}@example.com" for n in range(6)], {"r5@example.com": "unsubscribed"})
+        outcomes = [
+            (DELIVERED, "250 ok"),
+            (DELIVERED, "250 ok"),
+            (FAILED, "550 5.1.1 no such user"),
+            (DEFERRED, "451 4.3.0 later"),
+            (UNKNOWN, "no reply after the data (timed out)"),
+        ]
+        for n, (state, reply) in enumerate(outcomes):
+            ledger.sending(ISSUE, f"r{n}@example.com")
+            ledger.record(ISSUE, f"r{n}@example.com", state, reply)
+        ledger.plan("2026-11-27-weekly", ["r0@example.com"], {})
+    (status,) = read_status(tmp_path, ISSUE)
+    assert set(status.counts) == set(STATES)
+    assert status.counts[DELIVERED] == 2
+    assert status.counts[FAILED] == status.counts[DEFERRED] == status.counts[UNKNOWN] == 1
+    assert status.counts[SKIPPED] == 1
+    assert status.total == 6
+    assert {(p.address, p.state, p.reply) for p in status.problems} == {
+        ("r2@example.com", FAILED, "550 5.1.1 no such user"),
+        ("r3@example.com", DEFERRED, "451 4.3.0 later"),
+        ("r4@example.com", UNKNOWN, "no reply after the data (timed out)"),
+    }
+    assert status.first <= status.last
+    assert [s.issue_id for s in read_status(tmp_path)] == [ISSUE, "2026-11-27-weekly"]
+    assert read_status(tmp_path, "never-sent") == []
+
+
+def test_read_status_makes_no_ledger(tmp_path: Path):
+    assert read_status(tmp_path / ".digest") == []
+    assert not (tmp_path / ".digest").exists()

@@ -1,0 +1,237 @@
+"""Personalized messages: MIME structure, headers, encodings, escaping, tokens, the secret."""
+
+from __future__ import annotations
+
+import os
+import quopri
+import stat
+from email import message_from_bytes, policy
+from email.header import decode_header, make_header
+from pathlib import Path
+
+import pytest
+from smtp_server import Received, make_issue
+
+from digestcli.errors import ConfigError, InputError
+from digestcli.message import (
+    Masthead,
+    Personalizer,
+    load_secret,
+    make_token,
+    quoted_printable,
+    verify_token,
+)
+from digestcli.render import RenderedIssue
+from digestcli.subscribers import parse_subscribers
+
+SECRET = b"test secret"
+MASTHEAD = Masthead(
+    sender="The Test Weekly <weekly@example.com>",
+    unsubscribe_url="https://example.com/unsubscribe?token={token}",
+    title="The Test Weekly",
+    reply_to="Editor <editor@example.com>",
+    unsubscribe_mailto="unsubscribe@example.com",
+)
+
+
+def reader(csv_row: str, header: str = "email,name"):
+    (one,) = parse_subscribers(f"{header}\n{csv_row}\n").readers
+    return one
+
+
+def build(issue: RenderedIssue, row: str, header: str = "email,name", **options):
+    readers = parse_subscribers(f"{header}\n{row}\n")
+    personalizer = Personalizer(issue, MASTHEAD, SECRET, columns=readers.columns, **options)
+    message = personalizer.message(readers.readers[0])
+    return personalizer, message, Received("", [message.recipient], message.data).parsed()
+
+
+def test_headers_and_parts():
+    personalizer, message, parsed = build(make_issue(), "ann@example.com,Ann Lee")
+    assert message.recipient == "ann@example.com"
+    assert parsed["From"] == "The Test Weekly <weekly@example.com>"
+    assert parsed["To"] == "Ann Lee <ann@example.com>"
+    assert parsed["Reply-To"] == "Editor <editor@example.com>"
+    assert parsed["Subject"] == "The Test Weekly #7: three stories"
+    assert parsed["MIME-Version"] == "1.0"
+    assert parsed["Date"].datetime is not None
+    assert parsed["Message-ID"].endswith("@example.com>")
+    assert parsed["List-Id"] == "The Test Weekly <weekly.example.com>"
+    url = personalizer.unsubscribe_url("ann@example.com")
+    token = url.rpartition("=")[2]
+    assert (
+        parsed["List-Unsubscribe"]
+        == f"<{url}>, <mailto:unsubscribe@example.com?subject=unsubscribe%20{token}>"
+    )
+    assert parsed["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert parsed.get_content_type() == "multipart/alternative"
+    assert [part.get_content_type() for part in parsed.iter_parts()] == ["text/plain", "text/html"]
+    assert parsed.defects == []
+    assert all(part.get_content_charset() == "utf-8" for part in parsed.iter_parts())
+
+
+def test_parts_decode_to_the_rendered_issue_with_the_slots_filled():
+    issue = make_issue()
+    personalizer, _, parsed = build(issue, "ann@example.com,Ann & Co")
+    url = personalizer.unsubscribe_url("ann@example.com")
+    text = parsed.get_body(("plain",)).get_content().replace("\r\n", "\n")
+    html = parsed.get_body(("html",)).get_content().replace("\r\n", "\n")
+    expect_text = issue.text.replace("{{ reader.name }}", "Ann & Co").replace(
+        "{{ reader.unsubscribe_url }}", url
+    )
+    expect_html = (
+        issue.html.replace("{{ reader.name }}", "Ann &amp; Co")
+        .replace("{{ reader.unsubscribe_url }}", url.replace("&", "&amp;"))
+        .replace("{{ reader.email }}", "ann@example.com")
+    )
+    assert text == expect_text
+    assert html == expect_html
+
+
+def test_script_in_a_name_is_escaped_in_html_and_plain_in_text():
+    _, _, parsed = build(make_issue(), 'evil@example.com,"<script>alert(1)</script>"')
+    html = parsed.get_body(("html",)).get_content()
+    assert "<script>" not in html
+    assert "Hello &lt;script&gt;alert(1)&lt;/script&gt;," in html
+    assert "Hello <script>alert(1)</script>," in parsed.get_body(("plain",)).get_content()
+
+
+def test_line_breaks_in_fields_never_reach_a_header():
+    issue = make_issue(subject="News for {{ reader.name }} in {{ reader.city }}")
+    row = 'ann@example.com,"Ann\r\nBcc: victim@example.org","Oslo\nX-Injected: 1"'
+    personalizer = Personalizer(issue, MASTHEAD, SECRET, columns=["email", "name", "city"])
+    one = reader(row, "email,name,city")
+    # Even a reader that skipped the CSV's cleaning (another source) cannot inject a header.
+    raw = type(one)(
+        one.email, "Ann\r\nBcc: victim@example.org", {**one.fields, "city": "Oslo\nX-Injected: 1"}, 2
+    )
+    for candidate in (one, raw):
+        data = personalizer.message(candidate).data
+        parsed = Received("", [], data).parsed()
+        assert parsed["Bcc"] is None and parsed["X-Injected"] is None
+        assert parsed["To"] == '"Ann Bcc: victim@example.org" <ann@example.com>'
+        assert parsed["Subject"] == "News for Ann Bcc: victim@example.org in Oslo X-Injected: 1"
+        header_block = data.partition(b"\r\n\r\n")[0]
+        assert all(line[:1] in b" \t" or b": " in line for line in header_block.split(b"\r\n"))
+
+
+def test_non_ascii_name_and_subject_are_encoded_words():
+    issue = make_issue(subject="Ежедневник #7 — {{ reader.name }}, 안녕하세요")
+    _, message, parsed = build(issue, "olga@example.com,Ольга Соколова")
+    header_block = message.data.partition(b"\r\n\r\n")[0]
+    assert header_block.isascii()
+    assert b"=?utf-8?" in header_block
+    assert parsed["To"].addresses[0].display_name == "Ольга Соколова"
+    assert parsed["To"].addresses[0].addr_spec == "olga@example.com"
+    assert parsed["Subject"] == "Ежедневник #7 — Ольга Соколова, 안녕하세요"
+    assert "Hello Ольга Соколова," in parsed.get_body(("plain",)).get_content()
+
+
+def test_test_prefix_and_own_message_id():
+    personalizer, _, parsed = build(make_issue(), "ann@example.com,Ann", subject_prefix="[TEST] ")
+    assert parsed["Subject"] == "[TEST] The Test Weekly #7: three stories"
+    again = personalizer.message(reader("ann@example.com,Ann"), message_id="<x@example.com>")
+    assert Received("", [], again.data).parsed()["Message-ID"] == "<x@example.com>"
+
+
+def test_message_id_is_stable_per_issue_and_reader():
+    issue = make_issue()
+    _, _, first = build(issue, "ann@example.com,Ann")
+    _, _, second = build(issue, "ANN@example.com,Ann")
+    _, _, other = build(issue, "bo@example.com,Bo")
+    assert first["Message-ID"] == second["Message-ID"] != other["Message-ID"]
+
+
+def test_lines_are_short_crlf_and_never_start_with_a_dot():
+    issue = RenderedIssue(
+        "x",
+        "t",
+        "s",
+        "p",
+        ".starts with a dot {{ reader.name }}\n" + "x" * 300 + "=é" * 80 + "\n. \n{{ reader.name }}.tail  \n",
+        "." * 200 + "\n{{ reader.name }}\n",
+    )
+    _, message, parsed = build(
+        issue, 'ann@example.com,".Dotty Name that is quite long, longer than a line' + "x" * 80 + '"'
+    )
+    assert message.transparent
+    body = message.data.partition(b"\r\n\r\n")[2]
+    assert b"\n" not in body.replace(b"\r\n", b"")
+    lines = body.split(b"\r\n")
+    assert max(len(line) for line in lines) <= 76
+    assert not any(line.startswith(b".") for line in lines)
+    name = ".Dotty Name that is quite long, longer than a line" + "x" * 80
+    html = parsed.get_body(("html",)).get_content().replace("\r\n", "\n")
+    assert html == issue.html.replace("{{ reader.name }}", name)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["", "plain", "trailing space \nand tab\t\n", "é" * 100, "=" * 90, "a\r\nb\rc\n", "x" * 74 + "=\n"],
+)
+def test_quoted_printable_round_trips(text: str):
+    encoded = quoted_printable(text)
+    assert all(len(line) <= 76 for line in encoded.split("\r\n"))
+    expected = text.replace("\r\n", "\n").replace("\r", "\n").replace("\n", "\r\n").encode()
+    assert quopri.decodestring(encoded.encode()) == expected
+
+
+def test_a_slot_without_a_column_is_an_error_before_sending():
+    issue = make_issue(subject="Weather in {{ reader.city }} for {{ reader.zodiac }}")
+    with pytest.raises(InputError) as caught:
+        Personalizer(issue, MASTHEAD, SECRET, columns=["email", "name"], where="subscribers.csv")
+    assert caught.value.where == "subscribers.csv"
+    assert "{{ reader.city }}, {{ reader.zodiac }}" in caught.value.message
+
+
+def test_unsubscribe_url_must_be_https_with_a_token():
+    for url in ("http://example.com/u?t={token}", "https://example.com/unsubscribe"):
+        masthead = Masthead(sender="a@example.com", unsubscribe_url=url)
+        with pytest.raises(ConfigError, match="unsubscribe_url"):
+            Personalizer(make_issue(), masthead, SECRET)
+
+
+def test_derived_list_id_and_bare_sender():
+    masthead = Masthead(sender="news@lists.example.org", unsubscribe_url="https://example.org/u/{token}")
+    message = Personalizer(make_issue(), masthead, SECRET).message(reader("ann@example.com,Ann"))
+    parsed = Received("", [], message.data).parsed()
+    assert parsed["From"] == "news@lists.example.org"
+    assert parsed["List-Id"] == "<news.lists.example.org>"
+    assert parsed["Reply-To"] is None
+    assert parsed["List-Unsubscribe"].startswith("<https://example.org/u/")
+
+
+def test_tokens_verify_only_with_their_secret():
+    token = make_token("Ann@Example.com", SECRET)
+    assert verify_token(token, SECRET) == "ann@example.com"
+    assert verify_token(token, b"another secret") is None
+    forged = make_token("bo@example.com", SECRET).split(".")[0] + "." + token.split(".")[1]
+    assert verify_token(forged, SECRET) is None
+    for garbage in ("", "abc", "!!!.???", "Zm9v.YmFy"):
+        assert verify_token(garbage, SECRET) is None
+
+
+def test_secret_from_env_or_made_once_with_mode_600(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("DIGEST_SECRET", "from the environment")
+    assert load_secret(tmp_path / "state") == b"from the environment"
+    assert not (tmp_path / "state" / "secret").exists()
+    monkeypatch.delenv("DIGEST_SECRET")
+    first = load_secret(tmp_path / "state")
+    assert len(first) >= 32
+    assert load_secret(tmp_path / "state") == first
+    mode = stat.S_IMODE(os.stat(tmp_path / "state" / "secret").st_mode)
+    assert mode == 0o600
+
+
+def test_a_long_non_ascii_name_is_folded_into_several_encoded_words():
+    name = "Александра Константиновна Преображенская-Воскресенская"
+    issue = make_issue(subject="{{ reader.name }}: " + "новости недели " * 6)
+    _, message, parsed = build(issue, f"sasha@example.com,{name}")
+    header_block = message.data.partition(b"\r\n\r\n")[0].decode("ascii")
+    assert all(len(line) <= 998 for line in header_block.split("\r\n"))
+    assert "\r\n =?utf-8?" in header_block  # folded
+    assert parsed["Subject"] == f"{name}: " + ("новости недели " * 6).strip()
+    # policy.default's address parser keeps the folding space between two encoded words of a
+    # display name, which RFC 2047 §6.2 says to drop; decode_header drops it, as mail clients do.
+    raw_to = message_from_bytes(message.data, policy=policy.compat32)["To"]
+    assert str(make_header(decode_header(raw_to))) == f"{name} <sasha@example.com>"

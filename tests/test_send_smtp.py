@@ -1,0 +1,369 @@
+"""Sending over SMTP to a real server on 127.0.0.1 that misbehaves on cue (tests/smtp_server.py)."""
+
+from __future__ import annotations
+
+import _thread
+import ssl
+import threading
+from pathlib import Path
+
+import pytest
+from smtp_server import (
+    ScriptedHandler,
+    SmtpServer,
+    make_issue,
+    make_workspace,
+    self_signed_certificate,
+    server_tls_context,
+    write_readers,
+)
+
+from digestcli.config import Workspace
+from digestcli.delivery import Backoff, SendInterrupted, SendStopped, SendSummary, SmtpTransport, send_issue
+from digestcli.delivery import send as send_module
+from digestcli.delivery.ledger import (
+    DEFERRED,
+    DELIVERED,
+    FAILED,
+    PENDING,
+    SENDING,
+    UNKNOWN,
+    Ledger,
+    read_status,
+)
+from digestcli.errors import DeliveryError
+from digestcli.subscribers import SuppressionList
+
+FAST = Backoff(first=0.001, most=0.01)
+ISSUE = make_issue()
+
+
+@pytest.fixture
+def server():
+    with SmtpServer() as running:
+        yield running
+
+
+def send(workspace: Workspace, **options) -> SendSummary:
+    options.setdefault("backoff", FAST)
+    return send_issue(options.pop("issue", ISSUE), workspace, **options)
+
+
+def states(workspace: Workspace) -> dict[str, str]:
+    with Ledger(workspace.state) as ledger:
+        return ledger.states(ISSUE.issue_id)
+
+
+def test_every_reader_once_and_a_second_run_sends_nothing(tmp_path: Path, server: SmtpServer):
+    bad_rows = "not-an-address,Nobody\nREADER0001@example.com,Duplicate\n"
+    addresses = write_readers(tmp_path, 30, extra=bad_rows)
+    workspace = make_workspace(tmp_path, port=server.port, connections=3)
+    calls = []
+    summary = send(
+        workspace, progress=lambda delivered, total, state: calls.append((delivered, total, state))
+    )
+    assert (summary.delivered, summary.failed, summary.deferred, summary.unknown) == (30, 0, 0, 0)
+    assert summary.skipped == 2 and summary.readers == 30 and summary.planned == 30
+    assert summary.transport == f"127.0.0.1:{server.port}"
+    assert server.handler.recipients() == dict.fromkeys(addresses, 1)
+    assert all(message.mail_from == "weekly@example.com" for message in server.received)
+    assert sorted(calls) == [(n, 30, DELIVERED) for n in range(1, 31)]
+    assert set(states(workspace).values()) == {DELIVERED}
+
+    again = send(workspace)
+    assert (again.delivered, again.planned, again.already_delivered) == (0, 0, 30)
+    assert len(server.received) == 30
+
+
+def test_received_message_decodes_to_the_readers_own_copy(tmp_path: Path, server: SmtpServer):
+    (tmp_path / "subscribers.csv").write_text(
+        'email,name\nolga@example.net,Ольга Соколова\nevil@example.com,"<script>x</script>"\n',
+        encoding="utf-8",
+    )
+    issue = make_issue(subject="Ежедневник — {{ reader.name }}: café")
+    send(make_workspace(tmp_path, port=server.port), issue=issue)
+    by_recipient = {message.rcpt_tos[0]: message.parsed() for message in server.received}
+    olga = by_recipient["olga@example.net"]
+    assert olga["Subject"] == "Ежедневник — Ольга Соколова: café"
+    assert str(olga["To"]) == "Ольга Соколова <olga@example.net>"
+    assert "Hello Ольга Соколова," in olga.get_body(("plain",)).get_content()
+    assert "Hello Ольга Соколова," in olga.get_body(("html",)).get_content()
+    evil = by_recipient["evil@example.com"].get_body(("html",)).get_content()
+    assert "<script>" not in evil and "&lt;script&gt;x&lt;/script&gt;" in evil
+
+
+@pytest.mark.parametrize("pipelining", [False, True])
+def test_550_fails_some_and_the_rest_are_delivered(tmp_path: Path, pipelining: bool):
+    addresses = write_readers(tmp_path, 10)
+    handler = ScriptedHandler(pipelining=pipelining)
+    handler.script = {addresses[2]: ["550"], addresses[7]: ["data:554"]}
+    with SmtpServer(handler) as server:
+        workspace = make_workspace(tmp_path, port=server.port)
+        summary = send(workspace)
+        assert (summary.delivered, summary.failed) == (8, 2)
+        assert server.handler.recipients() == {
+            a: 1 for a in addresses if a not in (addresses[2], addresses[7])
+        }
+        (status,) = read_status(workspace.state)
+        assert status.counts[FAILED] == 2
+        replies = {p.address: p.reply for p in status.problems}
+        assert replies[addresses[2]].startswith("550 5.1.1 scripted refusal")
+        assert replies[addresses[7]].startswith("554 scripted refusal after the data")
+        assert {address for address, state, _ in summary.problems} == {addresses[2], addresses[7]}
+
+        # Failed readers stay failed unless the editor asks for them again.
+        assert send(workspace).planned == 0
+        retried = send(workspace, retry_failed=True)
+        assert (retried.planned, retried.delivered) == (2, 2)
+        assert server.handler.recipients() == dict.fromkeys(addresses, 1)
+
+
+@pytest.mark.parametrize("pipelining", [False, True])
+def test_temporary_refusals_and_lost_connections_are_retried(tmp_path: Path, pipelining: bool):
+    addresses = write_readers(tmp_path, 12)
+    handler = ScriptedHandler(pipelining=pipelining)
+    handler.script = {
+        addresses[1]: ["451"],
+        addresses[3]: ["451", "451"],
+        addresses[5]: ["421"],
+        addresses[8]: ["drop"],
+        addresses[10]: ["data:451"],
+    }
+    with SmtpServer(handler) as server:
+        workspace = make_workspace(tmp_path, port=server.port, retries=3, connections=2)
+        summary = send(workspace)
+        assert (summary.delivered, summary.deferred, summary.failed, summary.unknown) == (12, 0, 0, 0)
+        assert server.handler.recipients() == dict.fromkeys(addresses, 1)
+        with Ledger(workspace.state) as ledger:
+            attempts = {a: ledger.entry(ISSUE.issue_id, a).attempts for a in addresses}  # type: ignore[union-attr]
+        assert attempts[addresses[3]] == 3
+        assert attempts[addresses[1]] == attempts[addresses[5]] == attempts[addresses[8]] == 2
+        assert attempts[addresses[0]] == 1
+
+
+def test_still_refused_after_the_retries_is_deferred_to_the_next_run(tmp_path: Path, server: SmtpServer):
+    addresses = write_readers(tmp_path, 4)
+    server.handler.script = {addresses[0]: ["451"] * 3}
+    workspace = make_workspace(tmp_path, port=server.port, retries=3)
+    summary = send(workspace)
+    assert (summary.delivered, summary.deferred) == (3, 1)
+    assert states(workspace)[addresses[0]] == DEFERRED
+    assert summary.problems == [(addresses[0], DEFERRED, f"451 4.3.0 scripted refusal for <{addresses[0]}>")]
+    again = send(workspace)
+    assert (again.planned, again.delivered) == (1, 1)
+    assert server.handler.recipients() == dict.fromkeys(addresses, 1)
+
+
+def test_a_drop_after_the_data_is_unknown_and_resent_only_when_asked(tmp_path: Path, server: SmtpServer):
+    addresses = write_readers(tmp_path, 6)
+    server.handler.script = {addresses[4]: ["drop-after-data"]}
+    workspace = make_workspace(tmp_path, port=server.port)
+    summary = send(workspace)
+    assert (summary.delivered, summary.unknown) == (5, 1)
+    assert states(workspace)[addresses[4]] == UNKNOWN
+    assert server.handler.recipients()[addresses[4]] == 1  # it did arrive: resending would double it
+
+    again = send(workspace)
+    assert (again.planned, again.held_unknown) == (0, 1)
+    assert server.handler.recipients()[addresses[4]] == 1
+
+    resent = send(workspace, resend_unknown=True)
+    assert (resent.planned, resent.delivered) == (1, 1)
+    assert server.handler.recipients()[addresses[4]] == 2
+    assert set(states(workspace).values()) == {DELIVERED}
+
+
+def test_too_many_connection_failures_stop_the_send(tmp_path: Path):
+    write_readers(tmp_path, 5)
+    port = SmtpServer().port  # nothing listens there
+    workspace = make_workspace(tmp_path, port=port, max_connection_failures=3)
+    with pytest.raises(SendStopped) as caught:
+        send(workspace)
+    error = caught.value
+    assert error.where == f"127.0.0.1:{port}"
+    assert "3 connection failures in a row" in error.message
+    assert error.summary.delivered == 0 and error.summary.remaining == 5
+    assert set(states(workspace).values()) == {PENDING}
+
+
+def test_a_server_that_drops_every_message_stops_the_send(tmp_path: Path, server: SmtpServer):
+    addresses = write_readers(tmp_path, 20)
+    server.handler.script = {address: ["drop"] * 10 for address in addresses}
+    workspace = make_workspace(
+        tmp_path, port=server.port, connections=1, max_connection_failures=4, retries=5
+    )
+    with pytest.raises(SendStopped, match="4 connection failures in a row"):
+        send(workspace)
+    assert server.received == []
+    assert SENDING not in states(workspace).values()
+    assert set(states(workspace).values()) <= {PENDING, DEFERRED}
+
+
+def test_suppressed_readers_are_not_mailed(tmp_path: Path, server: SmtpServer):
+    addresses = write_readers(tmp_path, 5)
+    workspace = make_workspace(tmp_path, port=server.port)
+    SuppressionList(workspace.state).add(addresses[1].upper())
+    SuppressionList(workspace.state).add(addresses[3], "bounced")
+    summary = send(workspace)
+    assert (summary.delivered, summary.suppressed) == (3, 2)
+    assert set(server.handler.recipients()) == {addresses[0], addresses[2], addresses[4]}
+    assert states(workspace)[addresses[1]] == "skipped"
+
+
+def test_limit_test_address_and_dry_run(tmp_path: Path, server: SmtpServer):
+    addresses = write_readers(tmp_path, 6)
+    workspace = make_workspace(tmp_path, port=server.port)
+
+    dry = send(workspace, dry_run=True)
+    assert (dry.built, dry.delivered, dry.planned) == (6, 0, 6)
+    assert server.received == []
+
+    test = send(workspace, test_address="Editor@Example.org")
+    assert test.delivered == 1
+    (copy,) = server.received
+    assert copy.rcpt_tos == ["Editor@example.org"]
+    assert copy.parsed()["Subject"] == "[TEST] The Test Weekly #7: three stories"
+    assert read_status(workspace.state) == []  # a test copy is not in the ledger
+
+    limited = send(workspace, limit=2)
+    assert (limited.delivered, limited.remaining) == (2, 4)
+    assert set(server.handler.recipients()) == {"editor@example.org", *addresses[:2]}
+    rest = send(workspace)
+    assert (rest.delivered, rest.already_delivered) == (4, 2)
+
+
+def test_ctrl_c_leaves_the_ledger_consistent(tmp_path: Path, server: SmtpServer):
+    addresses = write_readers(tmp_path, 100)
+    server.handler.data_delay = 0.01  # long enough a run for the interrupt to land mid-way
+    workspace = make_workspace(tmp_path, port=server.port, connections=2)
+
+    def interrupt_after_five(delivered: int, total: int, state: str) -> None:
+        if delivered == 5:
+            _thread.interrupt_main()  # what Ctrl-C does: KeyboardInterrupt in the main thread
+
+    with pytest.raises(SendInterrupted) as caught:
+        send(workspace, progress=interrupt_after_five)
+    summary = caught.value.summary
+    assert summary.interrupted
+    found = states(workspace)
+    assert SENDING not in found.values()
+    delivered = {a for a, state in found.items() if state == DELIVERED}
+    assert delivered == set(server.handler.recipients())
+    assert summary.delivered == len(delivered) < 100
+    assert summary.delivered + summary.remaining == 100
+    assert set(found.values()) == {DELIVERED, PENDING}
+
+    server.handler.data_delay = 0
+    send(workspace)
+    assert server.handler.recipients() == dict.fromkeys(addresses, 1)
+
+
+def test_ctrl_c_while_waiting_for_the_reply_to_the_data_is_unknown(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setattr(send_module, "INTERRUPT_GRACE", 0.05)
+    addresses = write_readers(tmp_path, 3)
+    handler = ScriptedHandler(data_delay=1.0)
+    with SmtpServer(handler) as server:
+        workspace = make_workspace(tmp_path, port=server.port, connections=1)
+        threading.Timer(0.3, _thread.interrupt_main).start()
+        with pytest.raises(SendInterrupted) as caught:
+            send(workspace)
+        assert caught.value.summary.unknown == 1
+        assert states(workspace) == {addresses[0]: UNKNOWN, addresses[1]: PENDING, addresses[2]: PENDING}
+
+
+# -- TLS and AUTH -----------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def certificate(tmp_path: Path) -> tuple[Path, Path]:
+    pytest.importorskip("cryptography")
+    return self_signed_certificate(tmp_path)
+
+
+def test_starttls_not_offered_is_refused_before_anything_is_sent(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setenv("DIGEST_SMTP_PASSWORD", "hunter2")
+    write_readers(tmp_path, 3)
+    # The server would take AUTH in the clear; digest must not offer it the chance.
+    with SmtpServer(logins={"editor": "hunter2"}, auth_require_tls=False) as server:
+        workspace = make_workspace(tmp_path, port=server.port, security="starttls", username="editor")
+        with pytest.raises(DeliveryError) as caught:
+            send(workspace)
+        assert caught.value.where == f"127.0.0.1:{server.port}"
+        assert "does not offer STARTTLS" in caught.value.message
+        assert server.received == []
+        assert server.handler.logins == []
+        assert set(states(workspace).values()) == {PENDING}
+
+
+def test_starttls_with_a_trusted_certificate_and_login(
+    tmp_path: Path, certificate: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+):
+    addresses = write_readers(tmp_path, 4)
+    context = server_tls_context(*certificate)
+    with SmtpServer(starttls=context, logins={"editor": "hunter2"}) as server:
+        workspace = make_workspace(tmp_path, port=server.port, security="starttls", username="editor")
+        trust = ssl.create_default_context(cafile=str(certificate[0]))
+        transport = SmtpTransport.from_config(
+            workspace.config, environ={"DIGEST_SMTP_PASSWORD": "hunter2"}, ssl_context=trust
+        )
+        summary = send(workspace, transport=transport)
+        assert summary.delivered == 4
+        assert server.handler.recipients() == dict.fromkeys(addresses, 1)
+        assert server.handler.logins == ["editor"] * 2  # one login per connection
+
+        wrong = SmtpTransport.from_config(
+            workspace.config, environ={"DIGEST_SMTP_PASSWORD": "nope"}, ssl_context=trust
+        )
+        with pytest.raises(DeliveryError, match="refused the login for 'editor'"):
+            send(workspace, transport=wrong, test_address="editor@example.com")
+
+
+def test_an_untrusted_certificate_is_refused(tmp_path: Path, certificate: tuple[Path, Path]):
+    write_readers(tmp_path, 2)
+    with SmtpServer(starttls=server_tls_context(*certificate)) as server:
+        workspace = make_workspace(tmp_path, port=server.port, security="starttls")
+        with pytest.raises(DeliveryError, match="certificate cannot be trusted"):
+            send(workspace)  # the system's CAs do not know the test certificate
+        assert server.received == []
+
+
+def test_implicit_tls(tmp_path: Path, certificate: tuple[Path, Path]):
+    addresses = write_readers(tmp_path, 3)
+    with SmtpServer(implicit_tls=server_tls_context(*certificate)) as server:
+        workspace = make_workspace(tmp_path, port=server.port, security="ssl")
+        trust = ssl.create_default_context(cafile=str(certificate[0]))
+        summary = send(workspace, transport=SmtpTransport.from_config(workspace.config, ssl_context=trust))
+        assert summary.delivered == 3
+        assert server.handler.recipients() == dict.fromkeys(addresses, 1)
+
+
+def test_login_in_the_clear_only_when_security_is_none(tmp_path: Path):
+    write_readers(tmp_path, 1)
+    with SmtpServer(logins={"editor": "hunter2"}, auth_require_tls=False) as server:
+        workspace = make_workspace(tmp_path, port=server.port, security="none", username="editor")
+        transport = SmtpTransport.from_config(workspace.config, environ={"DIGEST_SMTP_PASSWORD": "hunter2"})
+        assert send(workspace, transport=transport).delivered == 1
+        assert server.handler.logins == ["editor"]
+
+
+def test_a_username_without_a_password_is_an_error_before_connecting(tmp_path: Path):
+    workspace = make_workspace(tmp_path, port=1, username="editor")
+    with pytest.raises(DeliveryError, match="DIGEST_SMTP_PASSWORD is not set"):
+        SmtpTransport.from_config(workspace.config, environ={})
+
+
+def test_the_session_dot_stuffs_a_message_that_needs_it(server: SmtpServer):
+    from digestcli.message import Message
+
+    data = b"Subject: dots\r\n\r\n.\r\n..two\r\nmiddle\r\n.\r\nend"
+    session = SmtpTransport("127.0.0.1", server.port, security="none").open()
+    try:
+        assert session.send("weekly@example.com", Message("ann@example.com", data)).startswith("250")
+    finally:
+        session.close()
+    (received,) = server.received
+    assert received.data == data + b"\r\n"

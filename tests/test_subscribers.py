@@ -1,0 +1,161 @@
+"""subscribers.csv: delimiters, encodings, bad rows by line, duplicates; the suppression list."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from digestcli.errors import InputError, UsageError
+from digestcli.subscribers import (
+    SuppressionList,
+    column_name,
+    load_subscribers,
+    parse_subscribers,
+)
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_reads_header_columns_as_slot_fields():
+    result = parse_subscribers(
+        "Email,Name,City,First Name,2nd-choice\nann@example.com,Ann Lee,Oslo,Ann,tea\n"
+    )
+    assert result.columns == ("email", "name", "city", "first_name", "_2nd_choice")
+    (reader,) = result.readers
+    assert reader.email == "ann@example.com"
+    assert reader.name == "Ann Lee"
+    assert dict(reader.fields) == {
+        "email": "ann@example.com",
+        "name": "Ann Lee",
+        "city": "Oslo",
+        "first_name": "Ann",
+        "_2nd_choice": "tea",
+    }
+    assert reader.line == 2
+    assert result.skipped == ()
+
+
+@pytest.mark.parametrize("delimiter", [",", ";", "\t"])
+def test_sniffs_the_delimiter(delimiter: str):
+    text = (
+        delimiter.join(["email", "name", "city"])
+        + "\n"
+        + delimiter.join(["bo@example.org", "Bo", "Rome"])
+        + "\n"
+    )
+    (reader,) = parse_subscribers(text).readers
+    assert (reader.email, reader.name, reader.fields["city"]) == ("bo@example.org", "Bo", "Rome")
+
+
+def test_a_comma_inside_a_quoted_name_with_semicolons_elsewhere():
+    text = 'email;name\nann@example.com;"Lee; Ann"\nbo@example.com;Bo, Jr.\n'
+    readers = parse_subscribers(text).readers
+    assert [r.name for r in readers] == ["Lee; Ann", "Bo, Jr."]
+
+
+def test_utf8_with_bom_and_crlf(tmp_path: Path):
+    path = tmp_path / "subscribers.csv"
+    path.write_bytes("\ufeffemail,name\r\nyuna@example.net,김유나\r\nolga@example.net,Ольга\r\n".encode())
+    result = load_subscribers(path)
+    assert result.columns == ("email", "name")
+    assert [r.name for r in result.readers] == ["김유나", "Ольга"]
+
+
+def test_not_utf8_names_the_line(tmp_path: Path):
+    path = tmp_path / "subscribers.csv"
+    path.write_bytes("email,name\nann@example.com,Ann\nze@example.com,José\n".encode("latin-1"))
+    with pytest.raises(InputError) as caught:
+        load_subscribers(path)
+    assert str(caught.value).startswith(f"{path}:3: not valid UTF-8")
+    assert "UTF-8" in (caught.value.hint or "")
+
+
+def test_missing_file(tmp_path: Path):
+    with pytest.raises(InputError, match="subscriber list not found"):
+        load_subscribers(tmp_path / "nope.csv")
+
+
+def test_no_email_column():
+    with pytest.raises(InputError) as caught:
+        parse_subscribers("\n\nname,address\nAnn,ann@example.com\n", "list.csv")
+    assert caught.value.where == "list.csv:3"
+    assert "no 'email' column" in caught.value.message
+    assert "'address'" in caught.value.message
+
+
+def test_bad_and_duplicate_rows_are_reported_by_line_and_skipped():
+    text = (
+        "email,name\n"
+        "ann@example.com,Ann\n"  # 2
+        "not-an-address,Nobody\n"  # 3
+        "\n"  # 4: blank, ignored
+        ",No Address\n"  # 5
+        "ANN@Example.com,Ann again\n"  # 6: same reader, other case
+        'bo@example.com,"Bo\nSecond Line"\n'  # 7-8: a quoted field over two lines is fine
+        "cy@example,Cy\n"  # 9: no dot in the domain
+        "dee@example.com,Dee,extra,fields\n"  # 10
+        "josé@example.com,José\n"  # 11: needs SMTPUTF8
+        "ed@example.com,Ed\n"  # 12
+    )
+    result = parse_subscribers(text)
+    assert [r.email for r in result.readers] == ["ann@example.com", "bo@example.com", "ed@example.com"]
+    assert result.readers[1].name == "Bo Second Line"  # line breaks never reach a field
+    skipped = {row.line: row for row in result.skipped}
+    assert sorted(skipped) == [3, 5, 6, 9, 10, 11]
+    assert skipped[3].raw == "not-an-address,Nobody"
+    assert "invalid address 'not-an-address'" in skipped[3].reason
+    assert skipped[5].reason == "no email address"
+    assert skipped[6].reason == "duplicate of line 2"
+    assert "4 fields but the header has 2" in skipped[10].reason
+    assert "invalid address" in skipped[11].reason
+    assert result.readers[2].line == 12
+
+
+def test_addresses_are_normalized():
+    (reader,) = parse_subscribers("email\n  Ann.Lee@Example.COM \n").readers
+    assert reader.email == "Ann.Lee@example.com"
+    assert reader.key == "ann.lee@example.com"
+    assert reader.name == ""
+
+
+def test_an_unsubscribe_url_column_is_refused():
+    with pytest.raises(InputError, match="filled in by digest"):
+        parse_subscribers("email,Unsubscribe URL\nann@example.com,x\n")
+
+
+def test_column_name():
+    assert column_name(" Favourite Colour ") == "favourite_colour"
+    assert column_name("E-mail") == "e_mail"
+    assert column_name("Straße") == "stra_e"
+
+
+def test_the_sample_list_is_clean():
+    result = load_subscribers(ROOT / "subscribers.csv")
+    assert result.skipped == ()
+    assert len(result.readers) >= 20
+    assert "city" in result.columns
+    assert any(not reader.name.isascii() for reader in result.readers)
+
+
+def test_suppression_list(tmp_path: Path):
+    state = tmp_path / ".digest"
+    suppressions = SuppressionList(state)
+    assert suppressions.entries() == []
+    assert not state.exists()  # reading makes nothing
+    first = suppressions.add("Ann@Example.com")
+    assert (first.address, first.reason) == ("ann@example.com", "unsubscribed")
+    again = suppressions.add("ann@example.com", "bounced")
+    assert again.reason == "unsubscribed"  # the first reason stands
+    suppressions.add("bo@example.com", "complained", note="via feedback loop")
+    assert [(e.address, e.reason) for e in SuppressionList(state).entries()] == [
+        ("ann@example.com", "unsubscribed"),
+        ("bo@example.com", "complained"),
+    ]
+    assert suppressions.reasons(["bo@example.com", "cy@example.com"]) == {"bo@example.com": "complained"}
+    assert suppressions.remove("BO@example.com")
+    assert not suppressions.remove("bo@example.com")
+    with pytest.raises(UsageError, match="not an email address"):
+        suppressions.add("nobody")
+    with pytest.raises(UsageError, match="unknown suppression reason"):
+        suppressions.add("cy@example.com", "annoyed")
