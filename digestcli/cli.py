@@ -12,6 +12,7 @@ import dataclasses
 import datetime as dt
 import functools
 import os
+import sys
 from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
@@ -21,7 +22,7 @@ import typer
 
 from digestcli import __version__
 from digestcli.config import Workspace, find_workspace
-from digestcli.errors import DigestError, ExitCode, InputError, UsageError
+from digestcli.errors import DigestError, ExitCode, UsageError
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -58,7 +59,6 @@ class _Session:
     """What the top-level options set for the command that runs after them."""
 
     debug = False
-    workspace_dir: Path | None = None
 
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -71,7 +71,7 @@ def reported(command: F) -> F:
     def run(*args: Any, **kwargs: Any) -> Any:
         try:
             return command(*args, **kwargs)
-        except (typer.Exit, typer.Abort):
+        except (typer.Exit, typer.Abort, BrokenPipeError):
             raise
         except DigestError as exc:
             if _Session.debug:
@@ -97,7 +97,7 @@ def reported(command: F) -> F:
 
 
 def workspace() -> Workspace:
-    return find_workspace(_Session.workspace_dir)
+    return find_workspace()
 
 
 def shown(path: Path | str) -> str:
@@ -139,7 +139,13 @@ def main_options(
       digest send drafts/2026-11-20-weekly.md --dry-run
     """
     _Session.debug = debug or os.environ.get("DIGEST_DEBUG") == "1"
-    _Session.workspace_dir = directory
+    if directory is not None:
+        # As if started there: the workspace and every relative path on the command line.
+        try:
+            os.chdir(directory)
+        except OSError as exc:
+            fail(f"{directory}: cannot change to it: {exc.strerror or exc}")
+            raise typer.Exit(ExitCode.USAGE) from None
 
 
 # ---------------------------------------------------------------------------------------- new
@@ -159,14 +165,14 @@ def _parse_date(value: str | None) -> dt.date | None:
 def new(
     *,
     title: Annotated[
-        str | None, typer.Option(help="The newsletter's name [default: from digest.toml].")
+        str | None, typer.Option(help="The newsletter's name.", show_default="from digest.toml")
     ] = None,
     date: Annotated[
-        str | None, typer.Option(help="The issue's date, YYYY-MM-DD [default: today].", show_default=False)
+        str | None, typer.Option(help="The issue's date, YYYY-MM-DD.", show_default="today")
     ] = None,
     items: Annotated[int, typer.Option("--items", "-n", min=1, max=100, help="How many numbered items.")] = 5,
     slug: Annotated[
-        str | None, typer.Option(help="The file name after the date [default: from the title].")
+        str | None, typer.Option(help="The file name after the date.", show_default="from the title")
     ] = None,
 ) -> None:
     """Scaffold a new issue as drafts/DATE-SLUG.md.
@@ -209,23 +215,29 @@ def _drafts_to_check(ws: Workspace, paths: list[Path]) -> list[Path]:
 def lint(
     paths: Annotated[
         list[Path] | None,
-        typer.Argument(help="Drafts to check [default: every draft in drafts/].", show_default=False),
+        typer.Argument(help="Drafts to check.", show_default="every draft in drafts/"),
     ] = None,
     *,
     output_format: Annotated[
         OutputFormat, typer.Option("--format", help="text for people, json for programs.")
     ] = (OutputFormat.text),
-    strict: Annotated[bool, typer.Option(help="Fail on warnings too.")] = False,
-    fix: Annotated[bool, typer.Option(help="Renumber items 1..N in place (changes nothing else).")] = False,
+    strict: Annotated[bool, typer.Option("--strict", help="Fail on warnings too.")] = False,
+    fix: Annotated[
+        bool, typer.Option("--fix", help="Renumber items 1..N in place (changes nothing else).")
+    ] = False,
     rendered: Annotated[
-        bool, typer.Option(help="Also render each draft and check the email (size, alt text, links).")
+        bool,
+        typer.Option(
+            "--rendered", help="Also render each draft and check the email (size, alt text, links)."
+        ),
     ] = False,
 ) -> None:
     """Check drafts for structure and common mistakes.
 
     Prints one line per finding, as path:line:col: rule message, then a summary. Exits 0 when
     there are no errors (warnings pass unless --strict), 1 when there are, 2 when a file cannot
-    be read. Rules can be switched off or made warnings in digest.toml's [lint.rules].
+    be read. Rules can be switched off or made warnings in digest.toml's \\[lint.rules]
+    (the README lists the rules).
 
     [b]Examples[/b]
 
@@ -233,22 +245,17 @@ def lint(
       digest lint drafts/2026-11-20-weekly.md --fix
       digest lint --format json | jq '.[].rule'
     """
-    from digestcli.lint import check_rule_settings, lint_file
+    from digestcli.lint import check_rule_settings
 
     ws = workspace()
-    config = ws.config.lint
-    check_rule_settings(config)
+    check_rule_settings(ws.config.lint, str(ws.config_path) if ws.config_path else None)
     files = _drafts_to_check(ws, list(paths or []))
     findings = []
-    unreadable: list[InputError] = []
+    unreadable: list[DigestError] = []
     for path in files:
         try:
-            if fix:
-                _fix(path, config)
-            found = lint_file(path, config)
-            if rendered:
-                found += _rendered_findings(path, ws)
-        except InputError as exc:
+            found = _lint_one(path, ws, fix=fix, rendered=rendered)
+        except DigestError as exc:
             if _Session.debug:
                 raise
             unreadable.append(exc)  # and go on: one bad file must not hide the others' findings
@@ -295,29 +302,31 @@ def _summary(checked: int, errors: int, warnings: int, findings: list[Any], unre
     return text
 
 
-def _fix(path: Path, config: Any) -> None:
+def _lint_one(path: Path, ws: Workspace, *, fix: bool, rendered: bool) -> list[Any]:
+    """Parse a draft once; fix it if asked; lint it, and its rendered email if asked."""
     from digestcli.draft import parse_draft
     from digestcli.errors import read_text
-    from digestcli.lint.fix import renumber, write_atomically
+    from digestcli.lint import lint_issue
 
-    raw = path.read_bytes() if path.is_file() else b""
+    config = ws.config.lint
     text = read_text(path, "draft")
     issue = parse_draft(text, path, wrapup_heading=config.wrapup_heading)
-    fixed, changed = renumber(issue, text)
-    if changed:
-        write_atomically(path, fixed, bom=raw.startswith(b"\xef\xbb\xbf"))
-        say(f"Fixed {shown(path)}: renumbered {_plural(changed, 'item heading')}", err=True)
+    if fix:
+        from digestcli.lint.fix import renumber, write_atomically
 
+        fixed, changed = renumber(issue, text)
+        if changed:
+            with path.open("rb") as handle:
+                bom = handle.read(3) == b"\xef\xbb\xbf"
+            write_atomically(path, fixed, bom=bom)
+            say(f"Fixed {shown(path)}: renumbered {_plural(changed, 'item heading')}", err=True)
+            issue = parse_draft(fixed, path, wrapup_heading=config.wrapup_heading)
+    findings: list[Any] = lint_issue(issue, config)
+    if rendered:
+        from digestcli.lint.rendered import check_rendered
+        from digestcli.render import render_issue
 
-def _rendered_findings(path: Path, ws: Workspace) -> list[Any]:
-    from digestcli.draft import load_draft
-    from digestcli.lint.rendered import check_rendered
-    from digestcli.render import render_issue
-
-    issue = load_draft(path, wrapup_heading=ws.config.lint.wrapup_heading)
-    findings: list[Any] = check_rendered(
-        render_issue(issue, ws), str(path), ws.config.lint, source=issue.lines
-    )
+        findings += check_rendered(render_issue(issue, ws), str(path), config, source=issue.lines)
     return findings
 
 
@@ -335,7 +344,7 @@ def render(
     *,
     out_dir: Annotated[
         Path | None,
-        typer.Option("--out", "-o", help="Folder for the files [default: out/].", show_default=False),
+        typer.Option("--out", "-o", help="Folder for the files.", show_default="out/"),
     ] = None,
 ) -> None:
     """Render a draft into the email's two parts: out/DRAFT.html and out/DRAFT.txt.
@@ -347,6 +356,7 @@ def render(
     [b]Example[/b]: digest render drafts/2026-11-20-weekly.md --out /tmp/issue
     """
     from digestcli.draft import load_draft
+    from digestcli.lint import lint_issue
     from digestcli.lint.rendered import check_rendered
     from digestcli.render import render as render_draft
     from digestcli.render import write_rendered
@@ -359,7 +369,12 @@ def render(
         say(f"Wrote {shown(path)}  {_size(size)}")
     for warning in rendering.css_warnings:
         say(f"{typer.style('warning:', fg='yellow')} CSS: {warning}", err=True)
-    findings = check_rendered(rendering.issue, shown(draft), ws.config.lint, source=issue.lines)
+    # The email's own checks, and the draft's front matter: without it there is no subject.
+    findings = [
+        *(f for f in lint_issue(issue, ws.config.lint) if f.rule == "front-matter"),
+        *check_rendered(rendering.issue, str(draft), ws.config.lint, source=issue.lines),
+    ]
+    findings = [dataclasses.replace(f, path=shown(draft)) for f in findings]
     _print_findings(findings)
     errors = sum(f.severity == "error" for f in findings)
     seconds = rendering.seconds["total"]
@@ -437,10 +452,13 @@ def send(
         int | None, typer.Option(min=1, help="Send at most N messages this run.", show_default=False)
     ] = None,
     resend_unknown: Annotated[
-        bool, typer.Option(help="Also send to readers whose earlier delivery is unknown (may duplicate).")
+        bool,
+        typer.Option(
+            "--resend-unknown", help="Also send to readers whose earlier delivery is unknown (may duplicate)."
+        ),
     ] = False,
     retry_failed: Annotated[
-        bool, typer.Option(help="Also retry readers the server refused for good.")
+        bool, typer.Option("--retry-failed", help="Also retry readers the server refused for good.")
     ] = False,
 ) -> None:
     """Mail a draft to the subscriber list, once per reader, resumably.
@@ -616,7 +634,7 @@ def _report(summary: Any, draft: Path) -> None:
 @reported
 def status(
     draft: Annotated[
-        Path | None, typer.Argument(help="A draft [default: every issue sent so far].", show_default=False)
+        Path | None, typer.Argument(help="A draft.", show_default="every issue sent so far")
     ] = None,
 ) -> None:
     """Show what the ledger knows: readers per state, and each failure with the server's reply.
@@ -703,3 +721,8 @@ def main() -> None:
     except KeyboardInterrupt:
         say("interrupted", err=True)
         raise SystemExit(ExitCode.INTERRUPTED) from None
+    except BrokenPipeError:
+        # `digest lint --format json | head`: the reader left; say nothing more, to anyone.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        raise SystemExit(ExitCode.FAILURE) from None

@@ -80,6 +80,7 @@ _CHOICES = {
     ("smtp", "security"): ("starttls", "ssl", "none"),
 }
 _SEVERITIES = ("off", "warning", "error")
+_REQUIRED_TEXT = {"title", "from", "wrapup_heading", "transport", "subscribers", "outbox", "host", "security"}
 
 
 @dataclass(frozen=True)
@@ -175,6 +176,8 @@ def _coerce(kind: Any, value: Any, path: Path, dotted: str, section: str, key: s
         raise ConfigError(
             f"'{dotted}' must be {'text' if kind is str else 'a number'}, not {value!r}", where=str(path)
         )
+    if kind is str and key in _REQUIRED_TEXT and not value.strip():
+        raise ConfigError(f"'{dotted}' cannot be empty", where=str(path))
     if kind in (int, float) and value < 0:
         raise ConfigError(f"'{dotted}' cannot be negative", where=str(path))
     choices = _CHOICES.get((section, key))

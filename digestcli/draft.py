@@ -22,14 +22,35 @@ from markdown_it.token import Token
 from digestcli.errors import read_text
 
 DEFAULT_WRAPUP = "Wrapping Up"
-_ITEM_HEADING = re.compile(r"^(\d+)\s*[.)]\s*(.*)$", re.DOTALL)
+# "3. Headline" or "3) Headline"; not "1.5 million people", which is a headline with no number.
+ITEM_HEADING = re.compile(r"^(\d+)\s*[.)](?!\d)\s*(.*)$", re.DOTALL)
+
+# A per-reader value, filled in at send time by digestcli.message: `{{ reader.name }}`.
+SLOT = re.compile(r"\{\{\s*reader\.([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
+# A slot as it may reach a link target: written by hand, or percent-encoded by markdown-it
+# (`https://x/?e={{reader.email}}` becomes `...%7B%7Breader.email%7D%7D`).
+ANY_SLOT = re.compile(
+    r"(?:\{|%7[Bb]){2}(?:\s|%20|\+)*"  # {{ or %7B%7B, then spaces, plain or encoded
+    r"reader\.([A-Za-z_][A-Za-z0-9_]*)"
+    r"(?:\s|%20|\+)*(?:\}|%7[Dd]){2}"
+)
+
+
+def canonical_slots(text: str) -> str:
+    """Every way a slot may be written (spaced, unspaced, percent-encoded) as ``{{ reader.FIELD }}``."""
+    return ANY_SLOT.sub(lambda m: f"{{{{ reader.{m.group(1)} }}}}", text)
+
+
 _FENCE = re.compile(r"^(---|\.\.\.)\s*$")
 
 
 @cache
 def markdown() -> MarkdownIt:
     """The one Markdown dialect digest reads: CommonMark plus tables and strikethrough."""
-    md = MarkdownIt("commonmark", {"typographer": False}).enable(["table", "strikethrough"])
+    # maxNesting: commonmark's 20 silently stops parsing inside a deep outline, losing the rest.
+    md = MarkdownIt("commonmark", {"typographer": False, "maxNesting": 100}).enable(
+        ["table", "strikethrough"]
+    )
     # Keep every link, whatever its scheme, so that lint can name a bad one instead of the
     # parser silently turning it into text; render drops the schemes email must not carry.
     md.validateLink = lambda url: True  # type: ignore[method-assign]
@@ -59,7 +80,9 @@ class Section:
     @property
     def is_empty(self) -> bool:
         return not any(
-            (t.type == "inline" and t.content.strip()) or t.type in _CONTENT_BLOCKS for t in self.tokens
+            (t.type == "inline" and t.content.strip())
+            or (t.type in _CONTENT_BLOCKS and not _COMMENT.fullmatch(t.content.strip()))
+            for t in self.tokens
         )
 
     def inlines(self) -> Iterator[tuple[Token, int]]:
@@ -73,6 +96,7 @@ class Section:
 
 
 _CONTENT_BLOCKS = {"fence", "code_block", "hr", "html_block"}
+_COMMENT = re.compile(r"(<!--.*?-->\s*)+", re.DOTALL)  # an HTML comment is a note, not content
 
 
 @dataclass(frozen=True)
@@ -87,8 +111,15 @@ class Item:
     body: Section
 
     @property
+    def label(self) -> str:
+        """How a message names the item: "item 3", or the heading that has no number."""
+        if self.number is not None:
+            return f"item {self.number}"
+        return f"heading '{self.headline}'" if self.headline else "an empty heading"
+
+    @property
     def headline_text(self) -> str:
-        return inline_text(self.heading, skip_number=True)
+        return inline_text(self.heading, skip_number=self.number is not None)
 
 
 @dataclass(frozen=True)
@@ -163,7 +194,7 @@ def inline_text(token: Token, *, skip_number: bool = False) -> str:
     parts = [" " if c.type.endswith("break") else c.content for c in token.children or () if c.type in kinds]
     text = "".join(parts).strip()
     if skip_number:
-        match = _ITEM_HEADING.match(text)
+        match = ITEM_HEADING.match(text)
         if match:
             text = match.group(2).strip()
     return text
@@ -191,7 +222,8 @@ def parse_draft(text: str, path: str | Path = "<draft>", *, wrapup_heading: str 
     i = 0
     while i < len(tokens):
         token = tokens[i]
-        if token.type == "heading_open" and token.tag == "h2":
+        # Only top-level headings: a "## 3." inside a quote or a list is part of that block.
+        if token.type == "heading_open" and token.tag == "h2" and token.level == 0:
             chunks.append((token, tokens[i + 1], []))
             i += 3  # heading_open, inline, heading_close
             continue
@@ -219,7 +251,7 @@ def parse_draft(text: str, path: str | Path = "<draft>", *, wrapup_heading: str 
         if wrapup is None and _fold(source) == wanted:
             wrapup = WrapUp(source, line, section(heading, body_tokens))
             continue
-        match = _ITEM_HEADING.match(source)
+        match = ITEM_HEADING.match(source)
         number = int(match.group(1)) if match else None
         headline = match.group(2).strip() if match else source
         raw_line = lines[line - 1] if line - 1 < len(lines) else ""
@@ -236,6 +268,19 @@ def _fold(text: str) -> str:
 def _column_of(line: str, text: str) -> int:
     found = line.find(text[:20]) if text else -1
     return found + 1 if found >= 0 else len(line) - len(line.lstrip("# ")) + 1
+
+
+def _first_alias(source: str) -> int | None:
+    """The file line of the first YAML alias in the front matter, if any."""
+    if "*" not in source:
+        return None
+    try:
+        for token in yaml.scan(source, Loader=yaml.SafeLoader):
+            if isinstance(token, yaml.AliasToken):
+                return int(token.start_mark.line) + 2
+    except yaml.YAMLError:
+        return None  # the loader below reports the syntax error with its line
+    return None
 
 
 class _FrontMatterLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
@@ -257,6 +302,12 @@ def _front_matter(lines: tuple[str, ...]) -> tuple[FrontMatter, int]:
         return FrontMatter({}, {}, 1, 1, (1, "front matter is never closed: add a '---' line after it")), 1
     source = "\n".join(lines[1:close])
     end = close + 1
+    alias = _first_alias(source)
+    if alias is not None:
+        # Five flat keys never need aliases, and nested ones can expand into gigabytes.
+        return FrontMatter(
+            {}, {}, 1, end, (alias, "front matter uses a YAML alias (*): write the value out")
+        ), end
     loader = _FrontMatterLoader(source)
     try:
         node = loader.get_single_node()

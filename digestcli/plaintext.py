@@ -16,17 +16,19 @@ from dataclasses import dataclass
 from markdown_it.token import Token
 from markdown_it.tree import SyntaxTreeNode
 
+from digestcli.draft import SLOT
+
 WIDTH = 78
 QUOTE_INDENT = "    "
 CODE_INDENT = "    "
 
 # A slot such as `{{ reader.name }}` holds spaces but must never be split across lines.
-_SLOT = re.compile(r"\{\{\s*reader\.[A-Za-z_][A-Za-z0-9_]*\s*\}\}")
+
 _GLUE = "\x1f"  # stands in for a space inside a slot while wrapping; not whitespace to the wrapper
 _NON_ASCII_ESCAPES = re.compile(r"(?:%[89A-Fa-f][0-9A-Fa-f])+")
 _TAG = re.compile(r"<!--.*?-->|<[^>]*>", re.DOTALL)
 _BREAK_TAG = re.compile(r"<br\s*/?>", re.IGNORECASE)
-_BLOCK_END_TAG = re.compile(r"</(p|div|li|h[1-6]|tr|table|blockquote)\s*>|<br\s*/?>", re.IGNORECASE)
+_BLOCK_END_TAG = re.compile(r"</(p|div|li|h[1-6]|tr|td|th|table|blockquote)\s*>|<br\s*/?>", re.IGNORECASE)
 
 
 def display_width(text: str) -> int:
@@ -50,7 +52,7 @@ def wrap(text: str, width: int = WIDTH, first: str = "", rest: str = "") -> str:
     characters (Japanese written without spaces) is broken between characters, as it may be.
     Newlines in ``text`` are hard breaks.
     """
-    text = _SLOT.sub(lambda m: m.group(0).replace(" ", _GLUE), text)
+    text = SLOT.sub(lambda m: m.group(0).replace(" ", _GLUE), text)
     out: list[str] = []
     prefix = first
     for hard_line in text.split("\n"):
@@ -172,7 +174,7 @@ class TextWriter:
     def _code(self, content: str, width: int) -> str:
         room = max(width - len(CODE_INDENT), 20)
         rows = []
-        for row in content.rstrip("\n").splitlines():
+        for row in content.expandtabs(4).rstrip("\n").splitlines():
             # Code cannot be re-flowed, but an over-long line is cut rather than breaking the width.
             while display_width(row) > room:
                 cut = room

@@ -41,12 +41,9 @@ from premailer import Premailer
 
 from digestcli import config as config_module
 from digestcli.config import Workspace
-from digestcli.draft import Issue, Item, Section, markdown
+from digestcli.draft import ANY_SLOT, ITEM_HEADING, SLOT, Issue, Item, Section, canonical_slots, markdown
 from digestcli.errors import DigestError
 from digestcli.plaintext import Reference, TextWriter, underline, wrap
-
-# A per-reader value, filled in at send time by digestcli.message: `{{ reader.name }}`.
-SLOT = re.compile(r"\{\{\s*reader\.([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 
 
 @dataclass(frozen=True)
@@ -68,14 +65,6 @@ TEXT_TEMPLATE = "email.txt.j2"
 LINK_SCHEMES = frozenset({"http", "https", "mailto"})
 IMAGE_SCHEMES = frozenset({"http", "https"})
 
-# A slot as it may reach the HTML: written by hand, or percent-encoded by markdown-it in a link
-# target (`https://x/?e={{reader.email}}` becomes `...%7B%7Breader.email%7D%7D`).
-_ANY_SLOT = re.compile(
-    r"(?:\{|%7[Bb]){2}(?:\s|%20|\+)*"  # {{ or %7B%7B, then spaces, plain or encoded
-    r"reader\.([A-Za-z_][A-Za-z0-9_]*)"
-    r"(?:\s|%20|\+)*(?:\}|%7[Dd]){2}"
-)
-_ITEM_NUMBER = re.compile(r"^\s*\d+\s*[.)]\s*")
 _MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September",
            "October", "November", "December")  # fmt: skip
 
@@ -261,7 +250,9 @@ def _headline_tokens(item: Item) -> tuple[Token, ...]:
     """The heading's inline children without the leading "3. ", which the template places itself."""
     children = list(item.heading.children or ())
     if item.number is not None and children and children[0].type == "text":
-        children[0] = children[0].copy(content=_ITEM_NUMBER.sub("", children[0].content, count=1))
+        match = ITEM_HEADING.match(children[0].content.lstrip())
+        if match:
+            children[0] = children[0].copy(content=match.group(2))
     return tuple(children)
 
 
@@ -313,11 +304,6 @@ def tidy_text(text: str) -> str:
     while out and not out[-1]:
         out.pop()
     return "\n".join(out) + "\n"
-
-
-def canonical_slots(text: str) -> str:
-    """Every way a slot may be written (spaced, unspaced, percent-encoded) as ``{{ reader.FIELD }}``."""
-    return _ANY_SLOT.sub(lambda m: f"{{{{ reader.{m.group(1)} }}}}", text)
 
 
 def link_is_live(href: str, *, image: bool = False) -> bool:
@@ -390,7 +376,7 @@ def inline_css(html: str) -> tuple[str, tuple[str, ...]]:
     def protect(match: re.Match[str]) -> str:
         return f"{prefix}{match.group(1)}--"
 
-    tree = etree.fromstring(_ANY_SLOT.sub(protect, html), etree.HTMLParser()).getroottree()
+    tree = etree.fromstring(ANY_SLOT.sub(protect, html), etree.HTMLParser()).getroottree()
     _neutralize(tree, prefix)
     premailer = Premailer(
         allow_network=False,  # never fetch <link rel=stylesheet> or external_styles

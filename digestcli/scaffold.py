@@ -60,7 +60,7 @@ def new_draft(
     date = date or dt.date.today()
     drafts = workspace.drafts
     number = next_issue_number(drafts) if drafts.is_dir() else 1
-    path = drafts / f"{date.isoformat()}-{slug or slugify(title)}.md"
+    path = drafts / f"{date.isoformat()}-{slugify(slug or title)}.md"
 
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader([str(p) for p in template_search_path(workspace)]),
@@ -83,14 +83,18 @@ def new_draft(
         line = getattr(exc, "lineno", None)
         raise UsageError(f"template error: {exc}", where=f"{where}:{line}" if line else where) from None
 
-    drafts.mkdir(parents=True, exist_ok=True)
     try:
+        drafts.mkdir(parents=True, exist_ok=True)
         with path.open("x", encoding="utf-8") as handle:
             handle.write(text)
     except FileExistsError:
+        if not drafts.is_dir():
+            raise InputError("is a file; drafts/ must be a folder", where=str(drafts)) from None
         raise UsageError(
             "already exists; digest never overwrites a draft",
             where=str(path),
             hint="choose another --slug or --date",
         ) from None
+    except OSError as exc:
+        raise InputError(f"cannot write: {exc.strerror or exc}", where=str(path)) from None
     return NewDraft(path, number, items)

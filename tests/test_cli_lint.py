@@ -138,3 +138,50 @@ def test_the_sample_drafts_are_clean(digest, sample_workspace) -> None:
     result = digest("lint", "--strict")
     assert result.exit_code == 0, result.stdout
     assert len(list(Path("drafts").glob("*.md"))) >= 2
+
+
+def test_fix_handles_old_mac_line_endings(digest, write_draft) -> None:
+    path = write_draft()
+    path.write_bytes(VALID_DRAFT.replace("## 2. The", "## 9. The").replace("\n", "\r").encode())
+    result = digest("lint", "--fix", str(path))
+    assert result.exit_code == 0, result.stdout + result.stderr
+    assert path.read_bytes() == VALID_DRAFT.replace("\n", "\r").encode()
+
+
+def test_fix_leaves_a_decimal_headline_alone(digest, write_draft) -> None:
+    path = write_draft(VALID_DRAFT.replace("## 3. The third story", "## 1.5 million people flee"))
+    before = path.read_bytes()
+    digest("lint", "--fix", str(path))
+    assert path.read_bytes() == before
+
+
+def test_workspace_option_applies_to_paths_too(digest, write_draft, workspace: Path, monkeypatch) -> None:
+    write_draft()
+    monkeypatch.chdir(workspace.parent)
+    result = digest("-C", workspace.name, "lint", "drafts/2026-11-20-test.md")
+    assert result.exit_code == 0, result.stderr
+    missing = digest("-C", "no-such-folder", "lint")
+    assert missing.exit_code == 2 and "no-such-folder" in missing.stderr
+
+
+def test_help_shows_what_the_defaults_are(digest) -> None:
+    assert "every draft in drafts/" in digest("lint", "--help").stdout
+    assert "from digest.toml" in digest("new", "--help").stdout
+
+
+def test_a_closed_pipe_is_not_a_traceback(write_draft) -> None:
+    import subprocess
+    import sys
+
+    many = " ".join(f"[here](https://example.com/{n})" for n in range(300))  # > a pipe's buffer
+    path = write_draft(VALID_DRAFT.replace("See you next week.", many))
+    for n in range(10):
+        (path.parent / f"copy{n}.md").write_text(path.read_text(encoding="utf-8"), encoding="utf-8")
+    result = subprocess.run(
+        f"'{sys.executable}' -m digestcli lint | head -c 10",
+        shell=True,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert "Traceback" not in result.stderr and "internal error" not in result.stderr

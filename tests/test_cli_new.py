@@ -71,3 +71,16 @@ def test_a_workspace_template_overrides_the_scaffold(digest, workspace: Path) ->
     (workspace / "templates" / "draft.md.j2").write_text("---\ntitle: {{ title | yaml }}\n---\nMine\n")
     assert digest("new", "--date", "2026-11-27").exit_code == 0
     assert (workspace / "drafts" / "2026-11-27-test-weekly.md").read_text().endswith("Mine\n")
+
+
+def test_a_slug_with_a_slash_is_made_safe(digest, workspace: Path) -> None:
+    result = digest("new", "--date", "2026-11-27", "--slug", "a/b")
+    assert result.exit_code == 0, result.stderr
+    assert (workspace / "drafts" / "2026-11-27-a-b.md").is_file()
+
+
+def test_drafts_being_a_file_is_one_clear_line(digest, workspace: Path) -> None:
+    (workspace / "drafts").rmdir()
+    (workspace / "drafts").write_text("oops", encoding="utf-8")
+    result = digest("new")
+    assert result.exit_code == 2 and "drafts/ must be a folder" in result.stderr

@@ -150,3 +150,79 @@ def test_crlf_and_bom_free_text_keeps_line_numbers() -> None:
     crlf = VALID_DRAFT.replace("## 2. The second", "## 3. The second").replace("\n", "\r\n")
     findings = of("item-numbering", lint(crlf))
     assert [f.line for f in findings] == [15, 19]
+
+
+# Inputs that once broke the parser or misled a rule.
+
+
+def test_a_headline_starting_with_a_decimal_is_not_a_number() -> None:
+    text = VALID_DRAFT.replace("## 3. The third story", "## 1.5 million people flee")
+    [finding] = of("item-numbering", lint(text))
+    assert "heading '1.5 million people flee' has no number" in finding.message
+    issue = parse_draft(text)
+    assert issue.items[2].number is None and issue.items[2].headline_text == "1.5 million people flee"
+
+
+def test_a_heading_inside_a_quote_or_list_belongs_to_its_item() -> None:
+    text = VALID_DRAFT.replace("- and another", "- and another\n\n> ## 4. Quoted heading\n>\n> text")
+    issue = parse_draft(text)
+    assert [item.number for item in issue.items] == [1, 2, 3]
+    assert lint(text) == []
+
+
+def test_yaml_aliases_are_refused_without_expanding_them() -> None:
+    bomb = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
+        f"{c}: &{c} [{', '.join(['*' + p] * 9)}]\n" for p, c in zip("abcdefgh", "bcdefghi", strict=True)
+    )
+    text = VALID_DRAFT.replace("title: Test Weekly\n", f"{bomb}title: *i\n")
+    [finding] = of("front-matter", lint(text))
+    assert "alias" in finding.message and finding.line == 3
+
+
+def test_a_deep_outline_does_not_swallow_the_rest_of_the_draft() -> None:
+    outline = "\n".join("  " * depth + "- level" for depth in range(12))
+    text = VALID_DRAFT.replace("- a list item\n- and another", outline)
+    issue = parse_draft(text)
+    assert issue.wrapup is not None and len(issue.items) == 3
+
+
+def test_per_reader_link_targets_are_not_relative_links() -> None:
+    text = VALID_DRAFT.replace("(https://example.com/minutes)", "({{ reader.prefs_url }})")
+    assert of("link-url", lint(text)) == []
+    text = VALID_DRAFT.replace("(https://example.com/minutes)", "({{reader.prefs_url}})")
+    assert of("link-url", lint(text)) == []
+
+
+def test_vague_link_text_split_over_two_lines_is_found() -> None:
+    text = VALID_DRAFT.replace("[full report]", "[read\nmore]")
+    [finding] = of("link-text", lint(text))
+    assert "'read more'" in finding.message
+
+
+def test_vague_link_text_points_at_its_bracket() -> None:
+    text = VALID_DRAFT.replace("Another paragraph,", "Where to go? [**here**](https://example.com/x),")
+    [finding] = of("link-text", lint(text))
+    assert (finding.line, finding.column) == (17, 14)
+
+
+def test_switching_a_rule_on_keeps_its_severities() -> None:
+    text = VALID_DRAFT.replace("issue: 7", "issue: 7\nsubjet: typo")
+    [finding] = lint(text, rules={"front-matter": "on"})
+    assert finding.severity == "warning"
+
+
+def test_an_item_holding_only_a_comment_is_empty() -> None:
+    body = "Another paragraph, with a quotation: “we measured [it] twice.”"
+    text = VALID_DRAFT.replace(body, "<!-- later -->")
+    [finding] = of("item-body-empty", lint(text))
+    assert finding.line == 15
+
+
+def test_placeholders_are_capitals_only() -> None:
+    assert lint(VALID_DRAFT.replace("/minutes)", "/todo-list)").replace("Another", "My todo list")) == []
+    assert of("placeholder", lint(VALID_DRAFT.replace("Another", "TODO")))
+
+
+def test_a_bare_heading_is_named_without_none() -> None:
+    findings = lint(VALID_DRAFT.replace("## 2. The second story", "##"))
+    assert findings and all("None" not in f.message for f in findings)

@@ -53,7 +53,7 @@ def test_html_size_thresholds(rendered):
 
     assert check_rendered(padded(WARN_BYTES - 100), "d.md", LINT) == []
     warn = check_rendered(padded(WARN_BYTES + 100), "d.md", LINT)
-    assert [(f.rule, f.severity, f.line) for f in warn] == [("html-size", "warning", 0)]
+    assert [(f.rule, f.severity, f.line) for f in warn] == [("html-size", "warning", 1)]
     clip = check_rendered(padded(CLIP_BYTES + 100), "d.md", LINT)
     assert [(f.rule, f.severity) for f in clip] == [("html-size", "error")]
     assert "102 KB" in clip[0].message and "Gmail" in clip[0].message

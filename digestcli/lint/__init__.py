@@ -75,7 +75,7 @@ def _load_rules() -> None:
     from digestcli.lint import links, structure, text  # noqa: F401
 
 
-def check_rule_settings(config: LintConfig) -> None:
+def check_rule_settings(config: LintConfig, where: str | None = None) -> None:
     """Refuse a [lint.rules] entry that names no rule (a typo would silently do nothing)."""
     if not config.rules:
         return
@@ -88,30 +88,37 @@ def check_rule_settings(config: LintConfig) -> None:
     for name in config.rules:
         if name not in known:
             close = difflib.get_close_matches(name, known, n=1)
-            hint = f"did you mean '{close[0]}'?" if close else "see `digest lint --help` for the rule names"
-            raise ConfigError(f"unknown lint rule '{name}' in [lint.rules]", hint=hint)
+            hint = f"did you mean '{close[0]}'?" if close else f"the rules: {', '.join(known)}"
+            raise ConfigError(f"unknown lint rule '{name}' in [lint.rules]", where=where, hint=hint)
 
 
-def effective_severity(name: str, default: Severity, config: LintConfig) -> Severity | None:
-    """The severity a rule reports at, or None when it is switched off."""
+def effective_severity(
+    name: str, default: Severity, config: LintConfig, reported: Severity | None = None
+) -> Severity | None:
+    """The severity of one finding, or None when its rule is switched off.
+
+    A severity set in [lint.rules] wins; else the finding's own (an unknown front-matter key is
+    only a warning), else the rule's default. `true` switches a rule on without changing either.
+    """
     setting = config.rules.get(name, "on")
     if setting == "off":
         return None
-    return default if setting == "on" else setting  # type: ignore[return-value]
+    if setting in ("warning", "error"):
+        return setting  # type: ignore[return-value]
+    return reported or default
 
 
 def lint_issue(issue: Issue, config: LintConfig) -> list[Finding]:
     _load_rules()
     findings: list[Finding] = []
     for spec in RULES.values():
-        severity = effective_severity(spec.name, spec.severity, config)
-        if severity is None:
+        if effective_severity(spec.name, spec.severity, config) is None:
             continue
         for report in spec.check(issue, config):
-            # A configured severity wins; else a report may soften itself (an unknown key).
-            chosen = severity if spec.name in config.rules else (report.severity or severity)
+            severity = effective_severity(spec.name, spec.severity, config, report.severity)
+            assert severity is not None
             findings.append(
-                Finding(str(issue.path), report.line, report.column, spec.name, chosen, report.message)
+                Finding(str(issue.path), report.line, report.column, spec.name, severity, report.message)
             )
     return sorted(findings)
 

@@ -8,8 +8,12 @@ import tempfile
 from pathlib import Path
 
 from digestcli.draft import Issue
+from digestcli.errors import InputError
 
-_NUMBER = re.compile(r"^(\s{0,3}##\s+)(\d+)(?=\s*[.)])")
+# The number of an ATX item heading, as draft.ITEM_HEADING reads it ("1.5 million" is no number).
+_NUMBER = re.compile(r"^(\s{0,3}##\s+)(\d+)(?=\s*[.)](?!\d))")
+# Line breaks as the parser counts them: a lone "\r" is one too.
+_BREAK = re.compile(r"(\r\n|\r|\n)")
 
 
 def renumber(issue: Issue, text: str) -> tuple[str, int]:
@@ -18,33 +22,36 @@ def renumber(issue: Issue, text: str) -> tuple[str, int]:
     Headings with no number are left alone (lint still reports them), and so is every other
     byte: line endings, spacing, the headline itself.
     """
-    lines = text.split("\n")  # CRLF files keep their "\r" inside each line
+    parts = _BREAK.split(text)  # line, break, line, break, …, line
     changed = 0
     expected = 1
     for item in issue.items:
         if item.number is None:
             continue
-        index = item.line - 1
-        match = _NUMBER.match(lines[index])
-        if match is None:  # a setext heading or one we did not write: leave it
-            expected += 1
-            continue
-        if int(match.group(2)) != expected:
-            lines[index] = f"{match.group(1)}{expected}{lines[index][match.end() :]}"
+        index = 2 * (item.line - 1)
+        match = _NUMBER.match(parts[index])
+        if match and int(match.group(2)) != expected:
+            parts[index] = f"{match.group(1)}{expected}{parts[index][match.end() :]}"
             changed += 1
         expected += 1
-    return "\n".join(lines), changed
+    return "".join(parts), changed
 
 
 def write_atomically(path: Path, text: str, *, bom: bool = False) -> None:
     """Replace a file's contents so that a crash leaves either the old file or the new one."""
     data = ("\ufeff" if bom else "") + text
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as exc:
+        raise InputError(f"cannot write next to it: {exc.strerror or exc}", where=str(path)) from None
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
             handle.write(data)
         os.chmod(tmp, path.stat().st_mode & 0o7777)
         os.replace(tmp, path)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise InputError(f"cannot write: {exc.strerror or exc}", where=str(path)) from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

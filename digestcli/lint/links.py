@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 from markdown_it.token import Token
 
 from digestcli.config import LintConfig
-from digestcli.draft import Issue
+from digestcli.draft import ANY_SLOT, Issue
 from digestcli.lint import Report, rule
 
 VAGUE_TEXT = {
@@ -50,31 +50,43 @@ def locate(issue: Issue, first: int, last: int, *needles: str) -> tuple[int, int
     return first, 1
 
 
+def locate_link(issue: Issue, first: int, last: int, target: str, text: str) -> tuple[int, int]:
+    """Where a link's text starts: the "[" before its "](target", else where its text is."""
+    for line in range(first, min(last, len(issue.lines)) + 1):
+        source = issue.lines[line - 1]
+        end = source.find(f"]({target}") if target else -1
+        if end >= 0:
+            return line, source.rfind("[", 0, end) + 1 or end + 1
+    return locate(issue, first, last, f"[{text}]", f"[{text}", text)
+
+
 def links(issue: Issue) -> Iterator[tuple[str, str, int, int, str]]:
     """(kind, target, first line, last line, visible text) for every link and image."""
     for token, first, last in all_inlines(issue):
-        children = token.children or []
-        for i, child in enumerate(children):
+        href: str | None = None
+        text: list[str] = []
+        for child in token.children or ():
             if child.type == "link_open":
-                text = []
-                for inner in children[i + 1 :]:
-                    if inner.type == "link_close":
-                        break
-                    if inner.type in ("text", "code_inline"):
-                        text.append(inner.content)
-                    if inner.type == "image":
-                        text.append(inner.content or "[image]")
-                yield "link", str(child.attrs.get("href", "")), first, last, "".join(text)
+                href, text = str(child.attrs.get("href", "")), []
+            elif child.type == "link_close" and href is not None:
+                yield "link", href, first, last, " ".join("".join(text).split())
+                href = None
             elif child.type == "image":
                 yield "image", str(child.attrs.get("src", "")), first, last, child.content
+                if href is not None:
+                    text.append(child.content or "[image]")
+            elif href is not None and child.type in ("text", "code_inline"):
+                text.append(child.content)
+            elif href is not None and child.type in ("softbreak", "hardbreak"):
+                text.append(" ")
 
 
 @rule("link-text", "error", 'link text that says nothing out of context ("click here", "read more")')
 def link_text(issue: Issue, config: LintConfig) -> Iterator[Report]:
-    for kind, _target, first, last, text in links(issue):
+    for kind, target, first, last, text in links(issue):
         folded = " ".join(text.casefold().split()).strip(" .:!…→»")
         if kind == "link" and folded in VAGUE_TEXT:
-            line, col = locate(issue, first, last, f"[{text}]", text)
+            line, col = locate_link(issue, first, last, target, text)
             yield Report(line, col, f"link text '{text}' says nothing out of context: name what it opens")
     for token, first, last in all_inlines(issue):
         children = token.children or []
@@ -90,8 +102,12 @@ def link_text(issue: Issue, config: LintConfig) -> Iterator[Report]:
 def link_url(issue: Issue, config: LintConfig) -> Iterator[Report]:
     for kind, target, first, last, text in links(issue):
         what = "image" if kind == "image" else "link"
-        line, col = locate(issue, first, last, f"]({target}" if target else "]()", f"[{text}]", target)
+        line, col = (
+            locate_link(issue, first, last, target, text) if target else locate(issue, first, last, "]()")
+        )
         target = target.strip()
+        if ANY_SLOT.fullmatch(target) or ANY_SLOT.match(target):
+            continue  # a per-reader link ({{ reader.prefs_url }}), filled in and checked at send time
         if not target:
             yield Report(line, col, f"{what} '{text}' has no target")
             continue

@@ -53,12 +53,13 @@ def check_rendered(
         "text-missing-link": _text_missing_link(rendered, page, source),
     }
     for name, reports in checks.items():
-        severity = effective_severity(name, _SEVERITY[name], config)
-        if severity is None:
+        if effective_severity(name, _SEVERITY[name], config) is None:
             continue
         for line, message, own_severity in reports:
-            chosen = severity if name in config.rules else (own_severity or severity)
-            findings.append(Finding(path, line, 0, name, chosen, message))
+            severity = effective_severity(name, _SEVERITY[name], config, own_severity)
+            assert severity is not None
+            # A finding on the email as a whole points at the draft's first line, as linters do.
+            findings.append(Finding(path, max(line, 1), 1, name, severity, message))
     return sorted(findings)
 
 

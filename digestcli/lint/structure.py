@@ -72,11 +72,7 @@ def item_numbering(issue: Issue, config: LintConfig) -> Iterator[Report]:
     seen: dict[int, Item] = {}
     for item in issue.items:
         if item.number is None:
-            yield Report(
-                item.line,
-                item.column,
-                f"heading '{item.headline}' has no number: items are '## N. Headline'",
-            )
+            yield Report(item.line, item.column, f"{item.label} has no number: items are '## N. Headline'")
             continue
         n = item.number
         if previous is None:
@@ -101,16 +97,15 @@ def item_numbering(issue: Issue, config: LintConfig) -> Iterator[Report]:
 @rule("item-headline-empty", "error", "an item heading with a number but no headline")
 def item_headline_empty(issue: Issue, config: LintConfig) -> Iterator[Report]:
     for item in (*issue.items, *issue.after_wrapup):
-        if not item.headline_text:
-            yield Report(item.line, item.column, f"item {item.number} has no headline text")
+        if item.number is not None and not item.headline_text:  # no number: item-numbering says so
+            yield Report(item.line, item.column, f"{item.label} has no headline text")
 
 
 @rule("item-body-empty", "error", "an item with no content before the next heading")
 def item_body_empty(issue: Issue, config: LintConfig) -> Iterator[Report]:
     for item in (*issue.items, *issue.after_wrapup):
         if item.body.is_empty:
-            label = f"item {item.number}" if item.number is not None else f"'{item.headline}'"
-            yield Report(item.line, item.column, f"{label} has no text before the next heading")
+            yield Report(item.line, item.column, f"{item.label} has no text before the next heading")
 
 
 @rule("wrapup-missing", "error", "no wrap-up section")
@@ -126,8 +121,7 @@ def wrapup_not_last(issue: Issue, config: LintConfig) -> Iterator[Report]:
         yield Report(
             item.line,
             item.column,
-            f"'{item.headline or item.number}' comes after '{config.wrapup_heading}': "
-            "the wrap-up closes the issue",
+            f"{item.label} comes after '{config.wrapup_heading}': the wrap-up closes the issue",
         )
 
 

@@ -9,8 +9,8 @@ from digestcli.config import LintConfig
 from digestcli.draft import Issue
 from digestcli.lint import Report, rule
 
-_PLACEHOLDER = re.compile(r"\b(TODO|TKTK|TK|FIXME|XXX)\b|lorem ipsum", re.IGNORECASE)
-_CASE_SENSITIVE = {"tk", "tktk", "xxx"}  # only in capitals: "tk" can be part of a name
+# In capitals only: "todo" in a URL or "tk" in a name is not a placeholder. Lorem ipsum in any case.
+_PLACEHOLDER = re.compile(r"\b(TODO|TKTK|TK|FIXME|XXX)\b|(?i:lorem ipsum)")
 
 # Whole lines that a blog or site builder adds around a post, matched after folding case.
 _BOILERPLATE = [
@@ -52,8 +52,6 @@ def placeholder(issue: Issue, config: LintConfig) -> Iterator[Report]:
     for number, line in enumerate(issue.lines, start=1):
         for match in _PLACEHOLDER.finditer(line):
             word = match.group(0)
-            if word.lower() in _CASE_SENSITIVE and not word.isupper():
-                continue
             yield Report(
                 number, match.start() + 1, f"'{word}' is a placeholder: replace it with the real text"
             )
