@@ -19,9 +19,9 @@ SAMPLE = ROOT / "drafts" / "2026-11-20-weekly.md"
 
 def big_draft(items: int) -> str:
     parts = [
-        "---\ntitle: Bench Weekly\nsubject: \"A long issue\"\ndate: 2026-11-20\n"
+        '---\ntitle: Bench Weekly\nsubject: "A long issue"\ndate: 2026-11-20\n'
         "issue: 1\n"
-        "preheader: \"Many stories.\"\n---\n\nHello, this is a long issue.\n"
+        'preheader: "Many stories."\n---\n\nHello, this is a long issue.\n'
     ]
     for n in range(1, items + 1):
         parts.append(

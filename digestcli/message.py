@@ -30,8 +30,9 @@ from email.utils import formataddr, formatdate, parseaddr
 from pathlib import Path
 from typing import Protocol
 
+from digestcli.draft import SLOT
 from digestcli.errors import ConfigError, InputError
-from digestcli.render import SLOT, RenderedIssue
+from digestcli.render import RenderedIssue
 
 SECRET_ENV = "DIGEST_SECRET"
 SECRET_FILE = "secret"

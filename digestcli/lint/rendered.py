@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import unquote
 
 from digestcli.config import LintConfig
+from digestcli.draft import SLOT
 from digestcli.lint import Finding, Severity, effective_severity
 
 if TYPE_CHECKING:
@@ -92,8 +93,6 @@ def _image_alt(page: _Page, source: Sequence[str]) -> Iterator[_Report]:
 
 
 def _template_syntax(rendered: RenderedIssue, source: Sequence[str]) -> Iterator[_Report]:
-    from digestcli.render import SLOT  # the one definition of a slot
-
     parts = (("subject", rendered.subject), ("HTML part", rendered.html), ("text part", rendered.text))
     for part, body in parts:
         seen: set[str] = set()
