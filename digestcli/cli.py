@@ -287,7 +287,7 @@ def _print_findings(findings: list[Any]) -> None:
 
 
 def _plural(n: int, word: str) -> str:
-    return f"{n} {word}{'' if n == 1 else 's'}"
+    return f"{n:,} {word}{'' if n == 1 else 's'}"
 
 
 def _summary(checked: int, errors: int, warnings: int, findings: list[Any], unreadable: int) -> str:
@@ -534,13 +534,13 @@ def send(
                 progress=update,
             )
     except SendInterrupted as stop:
-        _report(stop.summary, draft)
+        _report(stop.summary, draft, limited=limit is not None)
         say("Interrupted: the ledger is up to date; run the same command again to carry on.", err=True)
         raise typer.Exit(ExitCode.INTERRUPTED) from None
     except SendStopped as stop:
-        _report(stop.summary, draft)
+        _report(stop.summary, draft, limited=limit is not None)
         raise
-    _report(summary, draft)
+    _report(summary, draft, limited=limit is not None)
     incomplete = summary.failed + summary.deferred + summary.unknown + summary.remaining
     if incomplete and not summary.dry_run:
         raise typer.Exit(ExitCode.FAILURE)
@@ -575,7 +575,7 @@ def _progress_bar() -> tuple[Any, Any]:
     return progress, update
 
 
-def _report(summary: Any, draft: Path) -> None:
+def _report(summary: Any, draft: Path, *, limited: bool = False) -> None:
     """The end of a send: what happened, where the details are, which flag lifts which guard."""
     from rich.table import Table
 
@@ -613,7 +613,8 @@ def _report(summary: Any, draft: Path) -> None:
     if summary.dry_run:
         guards.append("this was a dry run: drop --dry-run to send")
     if summary.remaining:
-        guards.append(f"{summary.remaining} not sent yet: run the command again (or raise --limit)")
+        more = "raise --limit, or run the command again" if limited else "run the command again"
+        guards.append(f"{summary.remaining:,} not sent yet: {more}")
     if summary.deferred:
         guards.append(f"{summary.deferred} deferred by the server: run the command again later")
     if summary.held_unknown or summary.unknown:

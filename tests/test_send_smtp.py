@@ -278,8 +278,7 @@ def test_ctrl_c_while_waiting_for_the_reply_to_the_data_is_unknown(
 
 @pytest.fixture
 def certificate(tmp_path: Path) -> tuple[Path, Path]:
-    pytest.importorskip("cryptography")
-    return self_signed_certificate(tmp_path)
+    return self_signed_certificate(tmp_path)  # needs cryptography, one of the test extras
 
 
 def test_starttls_not_offered_is_refused_before_anything_is_sent(
