@@ -514,7 +514,7 @@ def send(
             to += f"; {delivered_before} already have it"
         say(f"To         {to}")
     say(f"Transport  {_describe(transport, ws)}")
-    if not (yes or dry_run or test) and not typer.confirm("Send now?", default=False):
+    if not (yes or dry_run or test) and not _confirm("Send now?"):
         say("Nothing sent. (--yes sends without asking; --dry-run shows what would happen.)")
         raise typer.Exit(ExitCode.FAILURE)
 
@@ -541,9 +541,18 @@ def send(
         _report(stop.summary, draft, limited=limit is not None)
         raise
     _report(summary, draft, limited=limit is not None)
-    incomplete = summary.failed + summary.deferred + summary.unknown + summary.remaining
-    if incomplete and not summary.dry_run:
+    # Readers left for later by --limit are what was asked for, not a failure.
+    if summary.failed + summary.deferred + summary.unknown and not summary.dry_run:
         raise typer.Exit(ExitCode.FAILURE)
+
+
+def _confirm(question: str) -> bool:
+    """Ask yes/no (no is the default). Ctrl-C propagates (exit 130); no input at all is a no."""
+    typer.echo(f"{question} [y/N]: ", nl=False)
+    answer = sys.stdin.readline()
+    if not answer:
+        say()  # end of input: the prompt's line still needs ending
+    return answer.strip().lower() in ("y", "yes")
 
 
 def _progress_bar() -> tuple[Any, Any]:
@@ -581,7 +590,10 @@ def _report(summary: Any, draft: Path, *, limited: bool = False) -> None:
 
     if summary.test_address:
         sent = summary.delivered == 1
-        say(f"Test copy {'sent to' if sent else 'NOT delivered to'} {summary.test_address}.")
+        if summary.dry_run:
+            say(f"Test copy for {summary.test_address} built; not sent (dry run).")
+        else:
+            say(f"Test copy {'sent to' if sent else 'NOT delivered to'} {summary.test_address}.")
         for address, state, reply in summary.problems:
             say(f"  {address}: {state}: {reply}")
         return
@@ -616,7 +628,7 @@ def _report(summary: Any, draft: Path, *, limited: bool = False) -> None:
         more = "raise --limit, or run the command again" if limited else "run the command again"
         guards.append(f"{summary.remaining:,} not sent yet: {more}")
     if summary.deferred:
-        guards.append(f"{summary.deferred} deferred by the server: run the command again later")
+        guards.append(f"{summary.deferred:,} deferred (temporary failures): run the command again later")
     if summary.held_unknown or summary.unknown:
         unknown = summary.held_unknown + summary.unknown
         guards.append(f"{unknown} unknown (may have arrived): --resend-unknown mails them again")
@@ -704,9 +716,12 @@ def unsubscribe(
         return
     if not address:
         raise UsageError("name an address to unsubscribe", hint="or --list to see the list")
-    if "@" not in address:
+    if "@" not in address:  # a token, or the whole unsubscribe link pasted from a message
         from digestcli.message import load_secret, verify_token
 
+        before, _, after = ws.config.newsletter.unsubscribe_url.partition("{token}")
+        if before and address.startswith(before):
+            address = address[len(before) :].removesuffix(after) if after else address[len(before) :]
         found = verify_token(address, load_secret(ws.state))
         if found is None:
             raise UsageError(f"{address!r} is neither an address nor a valid unsubscribe token")

@@ -146,3 +146,33 @@ def test_unsubscribe_keeps_a_reader_out_of_the_next_send(digest, write_draft, wo
 def test_unsubscribe_rejects_garbage(digest, workspace: Path) -> None:
     result = digest("unsubscribe", "nobody")
     assert result.exit_code == 2 and "neither an address nor a valid unsubscribe token" in result.stderr
+
+
+def test_no_answer_at_the_prompt_sends_nothing(digest, write_draft, workspace: Path) -> None:
+    (workspace / "subscribers.csv").write_text("email\na@example.com\n", encoding="utf-8")
+    result = digest("send", str(write_draft()), input="")
+    assert result.exit_code == 1 and "Nothing sent" in result.stdout
+    assert not (workspace / "outbox").exists()
+
+
+def test_limit_sends_part_of_the_list_and_is_not_a_failure(digest, write_draft, workspace: Path) -> None:
+    rows = "".join(f"r{n}@example.com\n" for n in range(5))
+    (workspace / "subscribers.csv").write_text(f"email\n{rows}", encoding="utf-8")
+    draft = write_draft()
+    first = digest("send", str(draft), "--yes", "--limit", "2")
+    assert first.exit_code == 0, first.stdout
+    assert "3 not sent yet: raise --limit, or run the command again" in first.stdout
+    assert len(mailbox.Maildir(workspace / "outbox", create=False)) == 2
+    assert digest("send", str(draft), "--yes").exit_code == 0
+    assert len(mailbox.Maildir(workspace / "outbox", create=False)) == 5
+
+
+def test_unsubscribe_takes_the_link_from_a_message(digest, write_draft, workspace: Path) -> None:
+    (workspace / "subscribers.csv").write_text("email\na@example.com\n", encoding="utf-8")
+    assert digest("send", str(write_draft()), "--test", "a@example.com").exit_code == 0
+    [message] = mailbox.Maildir(workspace / "outbox", create=False)
+    link = message["List-Unsubscribe"].split("<", 1)[1].split(">", 1)[0]
+    assert link.startswith("https://example.com/unsubscribe?token=")
+    result = digest("unsubscribe", link)
+    assert result.exit_code == 0, result.stderr
+    assert "a@example.com is unsubscribed" in result.stdout
