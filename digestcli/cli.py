@@ -475,7 +475,7 @@ def send(
       digest send drafts/2026-11-20-weekly.md --dry-run
       digest send drafts/2026-11-20-weekly.md --yes
     """
-    from digestcli.delivery import SendInterrupted, SendStopped, read_status, send_issue, transport_for
+    from digestcli.delivery import SendInterrupted, SendStopped, plan_send, send_issue, transport_for
     from digestcli.draft import load_draft
     from digestcli.lint import errors_in, lint_issue
     from digestcli.lint.rendered import check_rendered
@@ -500,19 +500,38 @@ def send(
     if len(readers.skipped) > 20:
         say(f"… and {len(readers.skipped) - 20} more skipped rows", err=True)
     transport = transport_for(ws)
-    earlier = read_status(ws.state, rendered.issue_id)
-    delivered_before = earlier[0].counts.get("delivered", 0) if earlier else 0
 
     say(f"Issue      {rendered.issue_id}: {rendered.subject}")
     if test:
         say(f"To         {test} only (a test copy, not recorded in the ledger)")
     else:
+        plan = plan_send(
+            rendered.issue_id,
+            ws,
+            readers,
+            resend_unknown=resend_unknown,
+            retry_failed=retry_failed,
+            limit=limit,
+        )
         to = f"{_plural(len(readers.readers), 'reader')} in {shown(readers.path)}"
         if readers.skipped:
             to += f" ({_plural(len(readers.skipped), 'row')} skipped)"
-        if delivered_before:
-            to += f"; {delivered_before} already have it"
-        say(f"To         {to}")
+        say(f"List       {to}")
+        held = [
+            (len(plan.already_delivered), "already have it"),
+            (len(plan.suppressed), "on the suppression list"),
+            (len(plan.held_unknown), "unknown from an earlier run (--resend-unknown)"),
+            (len(plan.held_failed), "refused earlier (--retry-failed)"),
+            (len(plan.later), "beyond --limit"),
+        ]
+        left_out = "; ".join(f"{n:,} {why}" for n, why in held if n)
+        say(
+            f"Sends      {_plural(len(plan.due), 'message')} now"
+            + (f"; not to {left_out}" if left_out else "")
+        )
+        if not plan.due:
+            say("Nothing to send now. (digest status shows where every reader stands.)")
+            return
     say(f"Transport  {_describe(transport, ws)}")
     if not (yes or dry_run or test) and not _confirm("Send now?"):
         say("Nothing sent. (--yes sends without asking; --dry-run shows what would happen.)")
@@ -717,12 +736,12 @@ def unsubscribe(
     if not address:
         raise UsageError("name an address to unsubscribe", hint="or --list to see the list")
     if "@" not in address:  # a token, or the whole unsubscribe link pasted from a message
-        from digestcli.message import load_secret, verify_token
+        from digestcli.message import address_for_token
 
         before, _, after = ws.config.newsletter.unsubscribe_url.partition("{token}")
         if before and address.startswith(before):
             address = address[len(before) :].removesuffix(after) if after else address[len(before) :]
-        found = verify_token(address, load_secret(ws.state))
+        found = address_for_token(address, ws.state)
         if found is None:
             raise UsageError(f"{address!r} is neither an address nor a valid unsubscribe token")
         address = found

@@ -8,24 +8,25 @@ template, no ``email.message`` object, no re-encoding of 40 KB of HTML.
 
 Quoted-printable lets the literal chunks be encoded ahead of time: each value is put on a line of
 its own between two soft line breaks (``=`` at the end of a line, which decoders drop), so the
-chunks around it never change, whatever its length. Every encoded line is kept under 76
-characters and no line ever starts with ``.``, so the bytes need no SMTP dot-stuffing.
+chunks around it never change, whatever its length. Every body line is kept under 77 characters
+and every header line under 999 octets (folded, RFC 2047 encoded words where a word is too long),
+so any transport can carry the bytes as they are; SMTP still dot-stuffs them (it costs little).
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import hmac
 import html
 import os
 import re
 import secrets
+import tempfile
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from email.charset import Charset
-from email.header import Header
 from email.utils import formataddr, formatdate, parseaddr
 from pathlib import Path
 from typing import Protocol
@@ -33,6 +34,7 @@ from typing import Protocol
 from digestcli.draft import SLOT
 from digestcli.errors import ConfigError, InputError
 from digestcli.render import RenderedIssue
+from digestcli.subscribers import address_key, make_state_dir, one_line
 
 SECRET_ENV = "DIGEST_SECRET"
 SECRET_FILE = "secret"
@@ -44,10 +46,19 @@ _QP_WIDTH = 75  # characters before a soft break; with the `=` a line is 76, as 
 # Bytes quoted-printable may leave as they are: printable ASCII except `=`; space and tab too,
 # except at the end of a line (handled in _qp_line).
 _QP_TABLE = {b: f"={b:02X}" for b in range(256) if not (33 <= b <= 126 and b != 61) and b not in (9, 32)}
-_ONE_LINE = re.compile(r"[\x00-\x1f\x7f\u0085\u2028\u2029]+")
-_MAX_NAME = 200  # characters of a display name kept in To: (a header line must stay under 998)
+# Characters of a per-reader value kept in a header (a name in To:, a slot in the subject): a CSV
+# cell can hold anything, and a subject of 10,000 characters helps no one.
+MAX_HEADER_VALUE = 200
+_FOLD_AT = 78  # RFC 5322 §2.1.1: a line SHOULD be no longer than 78 characters...
+_MAX_LINE = 998  # ...and MUST be no longer than 998
 _TOKEN_SIG_BYTES = 16
-_UTF8 = Charset("utf-8")
+# RFC 2047 "Q" encoding, restricted to what §5(3) allows in a phrase (a display name), so one
+# table serves every header: letters, digits and !*+-/ as they are, space as `_`.
+_Q_SAFE = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789!*+-/")
+_Q_TABLE = {b: "_" if b == 32 else f"={b:02X}" for b in range(256) if b not in _Q_SAFE}
+_WORD_FRAME = len("=?utf-8?q??=")  # an encoded word is at most 75 characters, this frame included
+_LIST_ID = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]{1,255}")
+_URL_CHARS = re.compile(r"[\x21-\x7e]+")  # printable ASCII: no space, no control character
 
 
 class Reader(Protocol):
@@ -77,30 +88,86 @@ class Masthead:
 
 
 def load_secret(state_dir: str | Path) -> bytes:
-    """The key that signs unsubscribe tokens: $DIGEST_SECRET, else one made once and kept in state."""
+    """The key that signs unsubscribe tokens: $DIGEST_SECRET, else the one kept in the workspace
+    state, made there the first time (a send needs one; see ``read_secret`` to only look)."""
+    found = read_secret(state_dir)
+    if found is not None:
+        return found
+    path = Path(state_dir) / SECRET_FILE
+    make_state_dir(path.parent)
+    # Written whole under a temporary name, then linked into place: two sends starting at once
+    # both end up with the first one's secret, and no one ever reads a half-written file.
+    try:
+        fd, temporary = tempfile.mkstemp(prefix=".secret-", dir=path.parent)  # mode 0600
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot make the unsubscribe secret: {exc.strerror or exc}",
+            where=str(path),
+            hint=f"check that {path.parent} is a folder you can write, or set {SECRET_ENV}",
+        ) from None
+    try:
+        with os.fdopen(fd, "w", encoding="ascii") as out:
+            out.write(secrets.token_urlsafe(32) + "\n")
+            out.flush()
+            os.fsync(out.fileno())
+        try:
+            os.link(temporary, path)
+        except FileExistsError:
+            pass  # another process got there first: its secret it is
+        except OSError:  # a file system without hard links: the next best, O_EXCL
+            with contextlib.suppress(FileExistsError):
+                _write_exclusively(path, Path(temporary).read_bytes())
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+    found = read_secret(state_dir)
+    if found is None:
+        raise ConfigError("the unsubscribe secret vanished as it was made", where=str(path))
+    return found
+
+
+def read_secret(state_dir: str | Path) -> bytes | None:
+    """The signing key if there is one ($DIGEST_SECRET or the workspace's); never makes one."""
     from_env = os.environ.get(SECRET_ENV, "")
     if from_env:
         return from_env.encode("utf-8")
     path = Path(state_dir) / SECRET_FILE
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        # O_EXCL: two sends starting at once must not each write a different secret.
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        secret = path.read_text(encoding="ascii").strip()
-        if not secret:
+    for wait in (0.0, 0.01, 0.05, 0.2):  # an O_EXCL writer (no hard links) may be mid-write
+        if wait:
+            time.sleep(wait)
+        try:
+            secret = path.read_bytes().strip()
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
             raise ConfigError(
-                "the unsubscribe secret is empty", where=str(path), hint="delete the file"
+                f"cannot read the unsubscribe secret: {exc.strerror or exc}", where=str(path)
             ) from None
-        return secret.encode("ascii")
-    with os.fdopen(fd, "w", encoding="ascii") as out:
-        out.write(secrets.token_urlsafe(32) + "\n")
-    return path.read_text(encoding="ascii").strip().encode("ascii")
+        if secret:
+            return secret
+    raise ConfigError(
+        "the unsubscribe secret is empty",
+        where=str(path),
+        hint="delete the file; digest makes a new one (links in issues already sent stop working)",
+    )
+
+
+def address_for_token(token: str, state_dir: str | Path) -> str | None:
+    """``digest unsubscribe TOKEN``: the address the token names, or None when it is not one this
+    workspace signed (also when the workspace has no secret yet: then it signed nothing)."""
+    secret = read_secret(state_dir)
+    return None if secret is None else verify_token(token, secret)
+
+
+def _write_exclusively(path: Path, content: bytes) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as out:
+        out.write(content)
 
 
 def make_token(address: str, secret: bytes) -> str:
     """A URL-safe token naming ``address``, signed so that nobody can unsubscribe someone else."""
-    key = address.strip().lower().encode("utf-8")
+    key = address_key(address).encode("utf-8")
     return f"{_b64(key)}.{_b64(_sign(key, secret))}"
 
 
@@ -162,45 +229,126 @@ def _qp_line(line: str) -> list[str]:
 # -- headers ------------------------------------------------------------------------------------------
 
 
-def one_line(value: str) -> str:
-    """A value safe for a header: line breaks and control characters become one space."""
-    return _ONE_LINE.sub(" ", value).strip()
-
-
 def header(name: str, value: str) -> str:
-    """One header field, RFC 2047-encoded when it is not ASCII, folded, ending in CRLF."""
+    """One header field ending in CRLF: folded at spaces to 78 characters where it can be, in RFC
+    2047 encoded words when it is not ASCII or a word would not fit a line. Unfolded and decoded,
+    it gives back ``value`` exactly (after ``one_line``)."""
     value = one_line(value)
-    if value.isascii() and len(name) + 2 + len(value) <= 78:
-        return f"{name}: {value}{_CRLF}"
-    if value.isascii():
-        return f"{name}: {Header(value, 'us-ascii', header_name=name).encode(linesep=_CRLF)}{_CRLF}"
-    return f"{name}: {_encoded_words(name, value)}{_CRLF}"
+    if value.isascii() and "=?" not in value:  # "=?" could be read as the start of an encoded word
+        if len(name) + 2 + len(value) <= _FOLD_AT:
+            return f"{name}: {value}{_CRLF}"
+        folded = _fold(f"{name}:", value)
+        if folded is not None:
+            return folded
+    return f"{name}: {(_CRLF + ' ').join(_encoded_words(value, _FOLD_AT - len(name) - 2))}{_CRLF}"
 
 
 def address_header(name: str, display: str, address: str) -> str:
-    """`To: Display Name <address>` with the name quoted or RFC 2047-encoded as it needs."""
-    display = one_line(display)[:_MAX_NAME]
+    """`To: Display Name <address>`, the name quoted or RFC 2047-encoded as it needs, cut to
+    MAX_HEADER_VALUE characters, and the address on a line of its own when both do not fit one."""
+    display = one_line(display)[:MAX_HEADER_VALUE].strip()
     address = one_line(address)
     if not display:
         return f"{name}: {address}{_CRLF}"
-    if display.isascii():
-        return f"{name}: {formataddr((display, address))}{_CRLF}"
-    return f"{name}: {_encoded_words(name, display)} <{address}>{_CRLF}"
+    if display.isascii() and "=?" not in display:
+        shown = formataddr((display, address)).removesuffix(f" <{address}>")
+        words = [shown]
+    else:
+        words = _encoded_words(display, _FOLD_AT - len(name) - 2)
+    line = f"{name}: {' '.join(words)} <{address}>"
+    if len(line) <= _FOLD_AT:
+        return line + _CRLF
+    return f"{name}: {(_CRLF + ' ').join(words)}{_CRLF} <{address}>{_CRLF}"
 
 
-def _encoded_words(name: str, text: str) -> str:
-    """RFC 2047 encoded words for non-ASCII text, folded when one word (75 characters) is not enough."""
-    word = _UTF8.header_encode(text)
-    if len(word) <= 75:
-        return word  # the common case, at a tenth of Header's cost
-    return Header(text, "utf-8", header_name=name).encode(linesep=_CRLF)
+def _fold(start: str, value: str) -> str | None:
+    """``start`` and ``value`` folded at spaces (CRLF put before one, so unfolding restores it);
+    None if a word is too long for any line."""
+    lines = []
+    line = start
+    for word in value.split(" "):
+        # Fold before this word unless the line holds nothing yet (no line may be only spaces).
+        if len(line) + 1 + len(word) > _FOLD_AT and line.strip() and line != start:
+            lines.append(line)
+            line = ""
+        line += " " + word
+        if len(line) > _MAX_LINE:
+            return None
+    lines.append(line)
+    return _CRLF.join(lines) + _CRLF
+
+
+def _encoded_words(text: str, first: int = 75) -> list[str]:
+    """``text`` as RFC 2047 encoded words of at most 75 characters (the first at most ``first``,
+    to fit the line it starts), each of whole characters so each decodes on its own, in "Q" or
+    "B" encoding whichever is shorter. Readers drop the space between two encoded words."""
+    raw = text.encode("utf-8")
+    quoted = raw.decode("latin-1").translate(_Q_TABLE)
+    room = min(first, 75) - _WORD_FRAME
+    if len(quoted) <= -(-len(raw) // 3) * 4:
+        if len(quoted) <= room:
+            return [f"=?utf-8?q?{quoted}?="]  # the common case: a name, a short subject
+        words, word = [], ""
+        for char in text:
+            code = char.encode("utf-8").decode("latin-1").translate(_Q_TABLE)
+            if len(word) + len(code) > room:
+                words.append(f"=?utf-8?q?{word}?=")
+                word, room = "", 75 - _WORD_FRAME
+            word += code
+        words.append(f"=?utf-8?q?{word}?=")
+        return words
+    chunks: list[bytes] = []
+    chunk = b""
+    room = room // 4 * 3  # bytes that fit in base64
+    for char in text:
+        piece = char.encode("utf-8")
+        if len(chunk) + len(piece) > room:
+            chunks.append(chunk)
+            chunk, room = b"", (75 - _WORD_FRAME) // 4 * 3
+        chunk += piece
+    chunks.append(chunk)
+    return [f"=?utf-8?b?{base64.b64encode(chunk).decode('ascii')}?=" for chunk in chunks]
+
+
+def _list_unsubscribe(url: str, mailto: str) -> str:
+    """List-Unsubscribe (RFC 2369), one entry a line. A URL too long for a line is folded inside
+    its brackets, where RFC 2369 §2 says whitespace is ignored; it takes an unusual URL and an
+    unusual address to need it."""
+    head = f"List-Unsubscribe: <{url}>" + ("," if mailto else "")
+    if len(head) > _MAX_LINE:
+        cut = _MAX_LINE - len("List-Unsubscribe: <")
+        pieces = [url[:cut]] + [url[i : i + _MAX_LINE - 2] for i in range(cut, len(url), _MAX_LINE - 2)]
+        head = f"List-Unsubscribe: <{(_CRLF + ' ').join(pieces)}>" + ("," if mailto else "")
+    if mailto:
+        return f"{head}{_CRLF} <{mailto}>{_CRLF}"
+    return head + _CRLF
 
 
 def _split_address(value: str, what: str) -> tuple[str, str]:
     display, address = parseaddr(value)
-    if "@" not in address or not address.isascii():
+    if (
+        one_line(value) != value.strip()
+        or "@" not in address
+        or not _URL_CHARS.fullmatch(address)
+        or "<" in address
+        or ">" in address
+    ):
         raise ConfigError(f"newsletter.{what} is not an email address: {value!r}", where="digest.toml")
     return display, address
+
+
+def _checked_url(url: str) -> str:
+    """newsletter.unsubscribe_url, refused unless it can go into a header as it is."""
+    hint = "it must be an https:// URL holding {token}, where each reader's token goes"
+    if "{token}" not in url or not url.startswith("https://"):
+        raise ConfigError(f"newsletter.unsubscribe_url is {url!r}", where="digest.toml", hint=hint)
+    if not _URL_CHARS.fullmatch(url) or any(char in url for char in '<>"'):
+        raise ConfigError(
+            f"newsletter.unsubscribe_url has a space, a line break, a quote or <>, or is not ASCII: {url!r}",
+            where="digest.toml",
+            hint="percent-encode those characters (a space is %20)",
+        )
+    return url
 
 
 # -- the per-issue precompiled message -----------------------------------------------------------
@@ -210,8 +358,6 @@ def _split_address(value: str, what: str) -> tuple[str, str]:
 class Message:
     recipient: str  # the envelope recipient (RCPT TO)
     data: bytes  # the whole message, CRLF line ends
-    # True when no line starts with ".", so SMTP needs no dot-stuffing (a 30 µs scan of 40 KB).
-    transparent: bool = False
 
 
 class _Part:
@@ -266,16 +412,19 @@ class Personalizer:
                 where=where,
                 hint=f"add the column or change the template; columns: {', '.join(sorted(available))}",
             )
-        if "{token}" not in masthead.unsubscribe_url or not masthead.unsubscribe_url.startswith("https://"):
-            raise ConfigError(
-                f"newsletter.unsubscribe_url is {masthead.unsubscribe_url!r}",
-                where="digest.toml",
-                hint="it must be an https:// URL holding {token}, where each reader's token goes",
-            )
+        self._url = _checked_url(masthead.unsubscribe_url)
         sender_name, self.sender = _split_address(masthead.sender, "from")
         self.domain = self.sender.rpartition("@")[2].lower()
-        self._url = masthead.unsubscribe_url
-        self._mailto = masthead.unsubscribe_mailto.removeprefix("mailto:").strip()
+        self._mailto = ""
+        if masthead.unsubscribe_mailto.strip():
+            mailto = masthead.unsubscribe_mailto.strip().removeprefix("mailto:")
+            display, self._mailto = _split_address(mailto, "unsubscribe_mailto")
+            if display or "?" in self._mailto:
+                raise ConfigError(
+                    f"newsletter.unsubscribe_mailto is {masthead.unsubscribe_mailto!r}",
+                    where="digest.toml",
+                    hint="a bare address, like unsubscribe@example.com",
+                )
         self._id_part = re.sub(r"[^A-Za-z0-9.-]+", "-", issue.issue_id).strip("-.") or "issue"
 
         self._subject = subject_prefix + issue.subject
@@ -283,6 +432,12 @@ class Personalizer:
         self._fixed_subject = "" if SLOT.search(self._subject) else header("Subject", self._subject)
 
         list_id = masthead.list_id.strip().strip("<>") or self._derived_list_id()
+        if not _LIST_ID.fullmatch(list_id):
+            raise ConfigError(
+                f"newsletter.list_id is {masthead.list_id!r}",
+                where="digest.toml",
+                hint="a name like weekly.example.com: letters, digits, dots and hyphens, no spaces",
+            )
         title = masthead.title or sender_name
         # The header block is fixed text around the few per-reader fields (see message()).
         top = [address_header("From", sender_name, self.sender)]
@@ -331,16 +486,14 @@ class Personalizer:
         if self._fixed_subject:
             head.append(self._fixed_subject)
         else:
-            head.append(header("Subject", SLOT.sub(lambda m: raw[m.group(1)], self._subject)))
+            head.append(header("Subject", SLOT.sub(lambda m: _capped(raw[m.group(1)]), self._subject)))
         head.append(f"Date: {self._now()}{_CRLF}")
         if message_id is None:
             digest = hmac.new(self.secret, f"{self.issue.issue_id}\0{address.lower()}".encode(), "sha256")
             message_id = f"<{self._id_part}.{digest.hexdigest()[:24]}@{self.domain}>"
         head.append(f"Message-ID: {message_id}{_CRLF}")
-        unsubscribe = f"<{url}>"
-        if self._mailto:
-            unsubscribe += f",{_CRLF} <mailto:{self._mailto}?subject=unsubscribe%20{token}>"
-        head.append(f"List-Unsubscribe: {unsubscribe}{_CRLF}")
+        mailto = f"mailto:{self._mailto}?subject=unsubscribe%20{token}" if self._mailto else ""
+        head.append(_list_unsubscribe(url, mailto))
         head.append(self._tail)
 
         text_values = {f: _qp_value(one_line(raw[f])) for f in self._text.fields}
@@ -353,7 +506,7 @@ class Personalizer:
             + self._end
         )
         # Headers are ASCII by construction (RFC 2047), the body by quoted-printable.
-        return Message(address, ("".join(head) + body).encode("ascii"), transparent=True)
+        return Message(address, ("".join(head) + body).encode("ascii"))
 
     def _now(self) -> str:
         # formatdate costs more than the rest of the header block; a send lasts many seconds.
@@ -361,6 +514,10 @@ class Personalizer:
         if self._date[0] != second:
             self._date = (second, formatdate(second, localtime=True))
         return self._date[1]
+
+
+def _capped(value: str) -> str:
+    return one_line(value)[:MAX_HEADER_VALUE].strip()
 
 
 def _qp_value(value: str) -> str:

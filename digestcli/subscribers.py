@@ -7,19 +7,20 @@ so that an unsubscribe holds even when an old copy of the CSV comes back.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import re
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
 
 from email_validator import EmailNotValidError, validate_email
 
-from digestcli.errors import InputError, UsageError, read_text
+from digestcli.errors import DeliveryError, DigestError, InputError, UsageError, read_text
 
 # Fields digest fills itself; a CSV column of the same name would be silently shadowed.
 COMPUTED_FIELDS = frozenset({"unsubscribe_url"})
@@ -27,9 +28,9 @@ SUPPRESSION_REASONS = ("unsubscribed", "bounced", "complained")
 SUPPRESSIONS_DB = "suppressions.sqlite3"
 _DELIMITERS = (",", ";", "\t")
 _NOT_SLOT_CHAR = re.compile(r"[^a-z0-9_]")
-# Line breaks and other control characters never belong in a personal field: they would end up
-# in a header (To:) or break the layout. Tabs become spaces too.
-_CONTROL = re.compile(r"[\x00-\x1f\x7f\u0085\u2028\u2029]+")
+# Line breaks and other control characters never belong in a personal field or a header value:
+# they would end up in a header (To:) or break the layout. Tabs become spaces too.
+_NOT_ONE_LINE = re.compile(r"[\x00-\x1f\x7f\u0085\u2028\u2029]+")
 
 
 @dataclass(frozen=True)
@@ -85,8 +86,10 @@ def column_name(header: str) -> str:
     return f"_{name}" if name[:1].isdigit() else name
 
 
-def clean_field(value: str) -> str:
-    return _CONTROL.sub(" ", value).strip()
+def one_line(value: str) -> str:
+    """A value safe for a header or a personal field: line breaks and control characters become
+    one space. The one guard every value on its way into a message goes through."""
+    return _NOT_ONE_LINE.sub(" ", value).strip()
 
 
 def load_subscribers(path: str | Path) -> SubscriberList:
@@ -98,51 +101,86 @@ def load_subscribers(path: str | Path) -> SubscriberList:
 def parse_subscribers(text: str, path: str | Path = "<subscribers>") -> SubscriberList:
     path = Path(path)
     text = text.removeprefix("\ufeff")
-    lines: list[str] = []
-
-    def physical_lines() -> Iterator[str]:
-        # Keep each physical line as read, so a skipped row can be quoted exactly and a quoted
-        # field spanning lines still gets the line it starts on.
-        for line in io.StringIO(text, newline=""):
-            lines.append(line)
-            yield line
-
-    rows = csv.reader(physical_lines(), delimiter=_sniff_delimiter(text))
+    # Physical lines as they stand, so a skipped row can be quoted exactly, a quoted field spanning
+    # lines still gets the line it starts on, and reading can start again after a broken row.
+    lines = list(io.StringIO(text, newline=""))
+    delimiter = _sniff_delimiter(text)
     header: list[str] | None = None
-    consumed = 0  # physical lines read before the current row
     readers: list[Subscriber] = []
     skipped: list[SkippedRow] = []
     seen: dict[str, int] = {}
-    try:
-        for row in rows:
-            start, consumed = consumed + 1, rows.line_num
-            if not any(cell.strip() for cell in row):
-                continue  # blank lines separate nothing and hold no one
-            raw = "".join(lines[start - 1 : consumed]).rstrip("\r\n")
+    done = 0  # physical lines behind us
+    while done < len(lines):
+        base = done
+        rows = csv.reader(iter(lines[base:]), delimiter=delimiter)
+        try:
+            for row in rows:
+                start, done = done + 1, base + rows.line_num
+                if not any(cell.strip() for cell in row):
+                    continue  # blank lines separate nothing and hold no one
+                if header is None:
+                    if done > start:
+                        raise InputError(
+                            "a quote in the header row is never closed",
+                            where=f"{path}:{start}",
+                            hint="check the quotes on that line",
+                        )
+                    header = _read_header(row, path, start)
+                    continue
+                if done > start:
+                    runaway = _runaway(lines, start, done, delimiter, header)
+                    if runaway:
+                        # Read on from the next line: the rows the open quote swallowed come back.
+                        skipped.append(SkippedRow(start, lines[start - 1].rstrip("\r\n"), runaway))
+                        done = start
+                        break
+                raw = "".join(lines[start - 1 : done]).rstrip("\r\n")
+                reader_or_reason = _read_row(row, header, start)
+                if isinstance(reader_or_reason, str):
+                    skipped.append(SkippedRow(start, raw, reader_or_reason))
+                    continue
+                first = seen.get(reader_or_reason.key)
+                if first is not None:
+                    skipped.append(SkippedRow(start, raw, f"duplicate of line {first}"))
+                    continue
+                seen[reader_or_reason.key] = start
+                readers.append(reader_or_reason)
+            else:
+                break  # the end of the file
+        except csv.Error as exc:  # a field past csv's size limit: a quote left open, most likely
+            start = done + 1
             if header is None:
-                header = _read_header(row, path, start)
-                continue
-            reader_or_reason = _read_row(row, header, start)
-            if isinstance(reader_or_reason, str):
-                skipped.append(SkippedRow(start, raw, reader_or_reason))
-                continue
-            first = seen.get(reader_or_reason.key)
-            if first is not None:
-                skipped.append(SkippedRow(start, raw, f"duplicate of line {first}"))
-                continue
-            seen[reader_or_reason.key] = start
-            readers.append(reader_or_reason)
-    except csv.Error as exc:
-        raise InputError(
-            f"not readable as CSV: {exc}",
-            where=f"{path}:{consumed + 1}",
-            hint="check the quotes on that line",
-        ) from None
+                raise InputError(
+                    f"not readable as CSV: {exc}",
+                    where=f"{path}:{start}",
+                    hint="check the quotes on that line",
+                ) from None
+            reason = f"not readable as CSV ({exc}): check the quotes on this line"
+            skipped.append(SkippedRow(start, lines[start - 1].rstrip("\r\n"), reason))
+            done = start
     if header is None:
         raise InputError(
             "the subscriber list is empty", where=f"{path}:1", hint="add a header row: email,name"
         )
     return SubscriberList(path, tuple(header), tuple(readers), tuple(skipped))
+
+
+def _runaway(lines: list[str], start: int, end: int, delimiter: str, header: list[str]) -> str:
+    """Why a row spanning several lines is a quote left open rather than a line break in a
+    quoted field ("" when it looks deliberate); the caller then starts reading again after it."""
+    raw = "".join(lines[start - 1 : end])
+    if end == len(lines) and raw.count('"') % 2:
+        return f"a quote opened on this line is never closed (it runs to the end of the file, line {end})"
+    email = header.index("email")
+    for number in range(start + 1, end + 1):
+        cells = next(csv.reader([lines[number - 1]], delimiter=delimiter), [])
+        if len(cells) > email and "@" in cells[email]:
+            try:
+                normalize_address(cells[email])
+            except ValueError:
+                continue
+            return f"a quote opened on this line runs on into the row on line {number}"
+    return ""
 
 
 def _sniff_delimiter(text: str) -> str:
@@ -196,7 +234,7 @@ def _read_row(row: list[str], header: list[str], line: int) -> Subscriber | str:
             f"{len(row)} fields but the header has {len(header)}"
             " (a value holding the delimiter needs double quotes)"
         )
-    values = {name: clean_field(row[i]) if i < len(row) else "" for i, name in enumerate(header)}
+    values = {name: one_line(row[i]) if i < len(row) else "" for i, name in enumerate(header)}
     address = values["email"]
     if not address:
         return "no email address"
@@ -222,18 +260,27 @@ class Suppression:
 class SuppressionList:
     """Addresses never to mail again, kept in the workspace state (SQLite)."""
 
+    busy_timeout = 10.0  # seconds to wait for another program's write to finish
+
     def __init__(self, state_dir: str | Path):
         self.path = Path(state_dir) / SUPPRESSIONS_DB
 
-    def _connect(self) -> sqlite3.Connection:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        db = sqlite3.connect(self.path, timeout=10)
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute(
-            "CREATE TABLE IF NOT EXISTS suppression ("
-            " address TEXT PRIMARY KEY, reason TEXT NOT NULL, added REAL NOT NULL, note TEXT NOT NULL)"
-        )
-        return db
+    @contextlib.contextmanager
+    def _database(self) -> Iterator[sqlite3.Connection]:
+        make_state_dir(self.path.parent)
+        try:
+            db = sqlite3.connect(self.path, timeout=self.busy_timeout)
+            try:
+                db.execute("PRAGMA journal_mode=WAL")
+                db.execute(
+                    "CREATE TABLE IF NOT EXISTS suppression (address TEXT PRIMARY KEY,"
+                    " reason TEXT NOT NULL, added REAL NOT NULL, note TEXT NOT NULL)"
+                )
+                yield db
+            finally:
+                db.close()
+        except sqlite3.Error as exc:
+            raise state_file_error(exc, self.path, "suppression list") from None
 
     def add(self, address: str, reason: str = "unsubscribed", note: str = "") -> Suppression:
         """Suppress an address (validated and normalized first); adding it again keeps the first entry."""
@@ -245,8 +292,7 @@ class SuppressionList:
             key = address_key(normalize_address(address))
         except ValueError as exc:
             raise UsageError(f"not an email address: {address!r} ({exc})") from None
-        db = self._connect()
-        try:
+        with self._database() as db:
             with db:
                 db.execute(
                     "INSERT OR IGNORE INTO suppression VALUES (?, ?, ?, ?)", (key, reason, time.time(), note)
@@ -254,33 +300,60 @@ class SuppressionList:
             row = db.execute(
                 "SELECT address, reason, added, note FROM suppression WHERE address = ?", (key,)
             ).fetchone()
-        finally:
-            db.close()
         return Suppression(*row)
 
     def remove(self, address: str) -> bool:
         """Take an address off the list (a reader who subscribed again); True if it was there."""
-        db = self._connect()
-        try:
-            with db:
-                cursor = db.execute("DELETE FROM suppression WHERE address = ?", (address_key(address),))
-        finally:
-            db.close()
+        with self._database() as db, db:
+            cursor = db.execute("DELETE FROM suppression WHERE address = ?", (address_key(address),))
         return cursor.rowcount > 0
 
     def entries(self) -> list[Suppression]:
         if not self.path.exists():
             return []
-        db = self._connect()
-        try:
+        with self._database() as db:
             rows = db.execute("SELECT address, reason, added, note FROM suppression ORDER BY added, address")
             return [Suppression(*row) for row in rows]
-        finally:
-            db.close()
 
-    def reasons(self, keys: Iterable[str] | None = None) -> dict[str, str]:
-        """address key -> reason, for every suppressed address (or only those among ``keys``)."""
-        entries = {entry.address: entry.reason for entry in self.entries()}
-        if keys is None:
-            return entries
-        return {key: entries[key] for key in keys if key in entries}
+    def reasons(self) -> dict[str, str]:
+        """address key -> reason, for every suppressed address."""
+        return {entry.address: entry.reason for entry in self.entries()}
+
+
+def make_state_dir(state_dir: Path) -> None:
+    """The workspace's state folder (.digest/), made when first needed."""
+    try:
+        state_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(
+            f"cannot make the state folder: {exc.strerror or exc}",
+            where=str(state_dir),
+            hint="it must be a folder digest can write (.digest/ in the workspace)",
+        ) from None
+
+
+def state_file_error(exc: sqlite3.Error, path: Path, what: str) -> DigestError:
+    """An SQLite failure on one of digest's state files, said as what the editor can do about it."""
+    text = str(exc)
+    where = str(path)
+    if isinstance(exc, sqlite3.OperationalError) and ("locked" in text or "busy" in text):
+        return DeliveryError(
+            f"the {what} is locked ({text})",
+            where=where,
+            hint=f"another program holds the {what} (a send still running, or a database browser);"
+            " close it and try again",
+        )
+    damaged = "not a database" in text or "malformed" in text
+    if damaged or "no such table" in text or "no such column" in text:
+        return InputError(
+            f"not a digest {what}, or a damaged one ({text})",
+            where=where,
+            hint="move the file aside; digest starts a new one",
+        )
+    if isinstance(exc, sqlite3.OperationalError) and ("readonly" in text or "unable to open" in text):
+        return InputError(
+            f"cannot write the {what} ({text})",
+            where=where,
+            hint=f"check that {path.parent} is a folder you can write",
+        )
+    return DeliveryError(f"the {what} failed: {text}", where=where)

@@ -2,11 +2,14 @@
 script saying how it misbehaves for which recipient; plus the workspace and issue those tests mail.
 
 Script actions, one per attempt at a recipient (after the list runs out, the server accepts):
-  "550" / "451"      refuse at RCPT with that code
-  "421"              answer 421 at RCPT and close the connection
-  "drop"             close the connection at RCPT, without a reply
-  "data:552"         take the data, then answer that code instead of 250
-  "drop-after-data"  take the data (it counts as received), then close without a reply
+  "550" / "451"       refuse at RCPT with that code
+  "rcpt:554 5.7.1 x"  refuse at RCPT with that reply
+  "421"               answer 421 at RCPT and close the connection
+  "drop"              close the connection at RCPT, without a reply
+  "data:552"          take the data, then answer that code instead of 250 ("data:554 text": that reply)
+  "drop-after-data"   take the data (it counts as received), then close without a reply
+  "close-after-data"  take the data, answer 250, then close the connection (an idle timeout, early)
+``mail_refusal`` refuses every MAIL FROM with that reply.
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ class Received:
     mail_from: str
     rcpt_tos: list[str]
     data: bytes
+    at: float = 0.0  # time.monotonic() when the data was in
 
     def parsed(self) -> EmailMessage:
         message = message_from_bytes(self.data, policy=policy.default)
@@ -54,6 +58,7 @@ class ScriptedHandler:
     logins: list[str] = field(default_factory=list)  # usernames that tried AUTH
     pipelining: bool = False
     data_delay: float = 0.0  # seconds before answering each message (to catch a send mid-way)
+    mail_refusal: str = ""  # the reply to every MAIL FROM, when set
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def _next(self, address: str) -> str:
@@ -73,10 +78,19 @@ class ScriptedHandler:
             responses.insert(-1, "250-PIPELINING")
         return responses
 
+    async def handle_MAIL(self, server: Any, session: Any, envelope: Any, address: str, options: list[str]):
+        if self.mail_refusal:
+            return self.mail_refusal
+        envelope.mail_from = address
+        envelope.mail_options.extend(options)
+        return "250 OK"
+
     async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, options: list[str]):
         action = self._next(address)
         if action in ("550", "451"):
             return f"{action} {'5.1.1' if action == '550' else '4.3.0'} scripted refusal for <{address}>"
+        if action.startswith("rcpt:"):
+            return action.removeprefix("rcpt:")
         if action == "421":
             asyncio.get_running_loop().call_soon(server.transport.close)  # after the reply is out
             return "421 4.3.2 scripted: closing the connection"
@@ -91,17 +105,21 @@ class ScriptedHandler:
         actions = envelope.__dict__.get("actions", [])
         refusal = next((a.partition(":")[2] for a in actions if a.startswith("data:")), "")
         if refusal:
-            return f"{refusal} scripted refusal after the data"
+            return refusal if " " in refusal else f"{refusal} scripted refusal after the data"
         # Received as soon as the data is in, like a real server that queues before it answers:
         # a client that dies before the 250 has still mailed this reader.
         with self._lock:
             self.received.append(
-                Received(envelope.mail_from, list(envelope.rcpt_tos), bytes(envelope.content))
+                Received(
+                    envelope.mail_from, list(envelope.rcpt_tos), bytes(envelope.content), time.monotonic()
+                )
             )
         if self.data_delay:
             await asyncio.sleep(self.data_delay)
         if "drop-after-data" in actions:
             server.transport.close()
+        if "close-after-data" in actions:
+            asyncio.get_running_loop().call_soon(server.transport.close)  # after the reply is out
         return "250 2.0.0 queued"
 
 
@@ -244,6 +262,7 @@ def make_workspace(
     max_connection_failures: int = 3,
     timeout: float = 5.0,
     rate: float = 0.0,
+    mailto: str = "unsubscribe@example.com",
 ) -> Workspace:
     config = Config(
         newsletter=NewsletterConfig(
@@ -251,7 +270,7 @@ def make_workspace(
             sender=SENDER,
             reply_to="editor@example.com",
             unsubscribe_url=UNSUBSCRIBE_URL,
-            unsubscribe_mailto="unsubscribe@example.com",
+            unsubscribe_mailto=mailto,
         ),
         delivery=DeliveryConfig(
             transport=transport,

@@ -37,11 +37,13 @@ def test_the_readme_main_job_sends_the_sample_through_the_outbox(digest, sample_
     readers = len((sample_workspace / "subscribers.csv").read_text(encoding="utf-8").splitlines()) - 1
     assert len(mailbox.Maildir(sample_workspace / "outbox", create=False)) == readers
     assert f"{readers} readers in subscribers.csv" in result.stdout
+    assert f"Sends      {readers} messages now\n" in result.stdout
     assert "Details: digest status drafts/2026-11-20-weekly.md" in result.stdout
 
     again = digest("send", "drafts/2026-11-20-weekly.md", "--yes")
     assert again.exit_code == 0
-    assert f"{readers} already had it" in again.stdout
+    assert f"0 messages now; not to {readers} already have it" in again.stdout
+    assert "Nothing to send now." in again.stdout
     assert len(mailbox.Maildir(sample_workspace / "outbox", create=False)) == readers
 
     status = digest("status", "drafts/2026-11-20-weekly.md")
@@ -73,7 +75,7 @@ def test_failures_are_reported_with_the_reply_and_exit_1(digest, write_draft, wo
         assert "4 delivered" in status.stdout and "1 failed" in status.stdout
         assert "failed   reader1@example.com" in status.stdout
         retry = digest("send", str(draft), "--yes")
-        assert "--retry-failed tries them again" in retry.stdout
+        assert "not to 4 already have it; 1 refused earlier (--retry-failed)" in retry.stdout
         assert digest("send", str(draft), "--yes", "--retry-failed").exit_code == 0
         assert handler.recipients()["reader1@example.com"] == 1
 

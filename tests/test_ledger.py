@@ -5,6 +5,8 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+import pytest
+
 from digestcli.delivery.ledger import (
     DEFERRED,
     DELIVERED,
@@ -15,8 +17,10 @@ from digestcli.delivery.ledger import (
     STATES,
     UNKNOWN,
     Ledger,
+    read_states,
     read_status,
 )
+from digestcli.errors import DeliveryError, InputError
 
 ISSUE = "2026-11-20-weekly"
 
@@ -111,3 +115,63 @@ def test_status_counts_and_problems(tmp_path: Path):
 def test_read_status_makes_no_ledger(tmp_path: Path):
     assert read_status(tmp_path / ".digest") == []
     assert not (tmp_path / ".digest").exists()
+
+
+def test_plan_leaves_readers_it_is_not_told_about_alone(tmp_path: Path):
+    with Ledger(tmp_path) as ledger:
+        ledger.plan(ISSUE, ["a@example.com"], {"b@example.com": "suppressed: unsubscribed"})
+        # b has left the list too: the next run mentions neither, and b must not turn pending.
+        ledger.plan(ISSUE, ["a@example.com"], {})
+        assert ledger.states(ISSUE) == {"a@example.com": PENDING, "b@example.com": SKIPPED}
+        ledger.plan(ISSUE, [], {"a@example.com": "no longer in the reader list"})
+        assert ledger.states(ISSUE)["a@example.com"] == SKIPPED
+        assert ledger.entry(ISSUE, "a@example.com").reply == "no longer in the reader list"  # type: ignore[union-attr]
+
+
+def test_reading_changes_nothing(tmp_path: Path):
+    with Ledger(tmp_path) as ledger:
+        ledger.plan(ISSUE, ["a@example.com"], {})
+    before = (tmp_path / "ledger.sqlite3").read_bytes()
+    assert read_states(tmp_path, ISSUE) == {"a@example.com": PENDING}
+    assert [s.counts[PENDING] for s in read_status(tmp_path)] == [1]
+    assert (tmp_path / "ledger.sqlite3").read_bytes() == before
+    assert read_states(tmp_path / "elsewhere", ISSUE) == {}
+    assert not (tmp_path / "elsewhere").exists()
+
+
+def test_a_damaged_ledger_or_another_programs_database_is_a_clear_error(tmp_path: Path):
+    (tmp_path / "ledger.sqlite3").write_bytes(b"not a database at all " * 100)
+    for attempt in (
+        lambda: Ledger(tmp_path),
+        lambda: read_status(tmp_path),
+        lambda: read_states(tmp_path, ISSUE),
+    ):
+        with pytest.raises(InputError) as caught:
+            attempt()
+        assert caught.value.where == str(tmp_path / "ledger.sqlite3")
+        assert "not a digest ledger" in caught.value.message and "move the file aside" in (
+            caught.value.hint or ""
+        )
+    other = tmp_path / "other"
+    other.mkdir()
+    db = sqlite3.connect(other / "ledger.sqlite3")
+    db.execute("CREATE TABLE delivery (x)")
+    db.close()
+    with pytest.raises(InputError, match="not a digest ledger"):
+        read_states(other, ISSUE)
+
+
+def test_a_locked_ledger_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    with Ledger(tmp_path) as ledger:
+        ledger.plan(ISSUE, ["a@example.com"], {})
+    holder = sqlite3.connect(tmp_path / "ledger.sqlite3", isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    monkeypatch.setattr(Ledger, "busy_timeout", 0.05)
+    try:
+        with Ledger(tmp_path) as ledger, pytest.raises(DeliveryError) as caught:
+            ledger.sending(ISSUE, "a@example.com")
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert caught.value.where == str(tmp_path / "ledger.sqlite3")
+    assert "locked" in caught.value.message and "close it and try again" in (caught.value.hint or "")

@@ -14,15 +14,19 @@ from smtp_server import Received, make_issue
 
 from digestcli.errors import ConfigError, InputError
 from digestcli.message import (
+    MAX_HEADER_VALUE,
     Masthead,
     Personalizer,
+    address_for_token,
+    header,
     load_secret,
     make_token,
     quoted_printable,
+    read_secret,
     verify_token,
 )
 from digestcli.render import RenderedIssue
-from digestcli.subscribers import parse_subscribers
+from digestcli.subscribers import SuppressionList, parse_subscribers
 
 SECRET = b"test secret"
 MASTHEAD = Masthead(
@@ -154,7 +158,8 @@ def test_lines_are_short_crlf_and_never_start_with_a_dot():
     _, message, parsed = build(
         issue, 'ann@example.com,".Dotty Name that is quite long, longer than a line' + "x" * 80 + '"'
     )
-    assert message.transparent
+    # (Message.transparent is gone: the SMTP session always dot-stuffs now; the body still never
+    # starts a line with a dot, as asserted below.)
     body = message.data.partition(b"\r\n\r\n")[2]
     assert b"\n" not in body.replace(b"\r\n", b"")
     lines = body.split(b"\r\n")
@@ -235,3 +240,180 @@ def test_a_long_non_ascii_name_is_folded_into_several_encoded_words():
     # display name, which RFC 2047 §6.2 says to drop; decode_header drops it, as mail clients do.
     raw_to = message_from_bytes(message.data, policy=policy.compat32)["To"]
     assert str(make_header(decode_header(raw_to))) == f"{name} <sasha@example.com>"
+
+
+def display_name(data: bytes, field: str = "To") -> str:
+    """The display name as an RFC 2047 reader decodes it (see the test above on policy.default)."""
+    raw = message_from_bytes(data, policy=policy.compat32)[field]
+    return str(make_header(decode_header(raw))).rpartition(" <")[0]
+
+
+def test_nasty_inputs_keep_every_line_under_998_octets_and_round_trip():
+    long_word = "x" * 1200
+    long_name = "Александра Константиновна Преображенская-Воскресенская " * 3  # 170 characters
+    url = "https://example.com/" + "u" * 880 + "?t={token}"
+    masthead = Masthead(
+        sender=f"{'Very Long Newsletter Title ' * 12} <weekly@example.com>",
+        unsubscribe_url=url,
+        title="Заголовок " * 40,
+        unsubscribe_mailto="unsubscribe@example.com",
+    )
+    subjects = [
+        long_word,
+        f"Hello {{{{ reader.name }}}}, {long_word} and {{{{ reader.city }}}}",
+        "Ежедневник " + "é" * 700,
+        "word " * 300,
+        "=?utf-8?q?not_an_encoded_word?= " * 3 + "a" * 100,
+    ]
+    city = "C" * 5000  # a slot value nobody should see whole in a subject
+    for subject in subjects:
+        readers = parse_subscribers(f"email,name,city\nsasha@example.com,{long_name},{city}\n")
+        personalizer = Personalizer(make_issue(subject=subject), masthead, SECRET, columns=readers.columns)
+        message = personalizer.message(readers.readers[0])
+        lines = message.data.split(b"\r\n")
+        assert max(len(line) for line in lines) <= 998
+        head = message.data.partition(b"\r\n\r\n")[0]
+        assert head.isascii() and b"\n" not in head.replace(b"\r\n", b"")
+        assert all(line.strip() for line in head.split(b"\r\n"))  # no line of only spaces
+        parsed = Received("", [], message.data).parsed()
+        assert parsed.defects == []
+        expected = (
+            subject.replace("{{ reader.name }}", long_name.strip()[:MAX_HEADER_VALUE].strip())
+            .replace("{{ reader.city }}", city[:MAX_HEADER_VALUE])
+            .strip()
+        )
+        assert parsed["Subject"] == expected
+        assert display_name(message.data) == long_name.strip()
+        assert parsed["To"].addresses[0].addr_spec == "sasha@example.com"
+        assert str(parsed["List-Unsubscribe"]).startswith(
+            f"<{personalizer.unsubscribe_url('sasha@example.com')}>"
+        )
+        assert display_name(message.data, "List-Id") == ("Заголовок " * 40).strip()[:MAX_HEADER_VALUE].strip()
+
+
+def test_a_name_over_the_cap_is_cut_and_short_names_are_exact():
+    name = "Ann " + "Lee" * 300
+    _, _, parsed = build(make_issue(subject="Hi {{ reader.name }}"), f"ann@example.com,{name}")
+    assert parsed["To"].addresses[0].display_name == name[:MAX_HEADER_VALUE]
+    assert parsed["Subject"] == "Hi " + name[:MAX_HEADER_VALUE]
+    for short in ("Ольга", "José Álvarez", "김하나", 'Ann "the" Lee', "=?utf-8?q?Ann?="):
+        _, _, parsed = build(make_issue(), f'ann@example.com,"{short.replace(chr(34), chr(34) * 2)}"')
+        assert parsed["To"].addresses[0].display_name == short
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["short", "a " * 60, "  spaced   out  " * 10, "x" * 990, "x" * 2000, "ä" * 400, "mix ä " * 50, "_=?"],
+)
+def test_header_folds_and_round_trips(value: str):
+    field = header("Subject", value)
+    assert field.endswith("\r\n")
+    lines = field[:-2].split("\r\n")
+    assert all(len(line.encode()) <= 998 and line.strip() for line in lines)
+    assert all(len(line) <= 78 for line in lines) or max(len(word) for word in value.split()) > 70
+    parsed = message_from_bytes(f"{field}\r\n".encode(), policy=policy.default)
+    assert parsed["Subject"] == value.strip()
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "complaint"),
+    [
+        ("list_id", "weekly.example.com\r\nBcc: victim@example.org", "list_id"),
+        ("list_id", "two words", "list_id"),
+        ("unsubscribe_mailto", "u@example.com\r\nBcc: victim@example.org", "unsubscribe_mailto"),
+        ("unsubscribe_mailto", "u@example.com?subject=x", "unsubscribe_mailto"),
+        ("unsubscribe_url", "https://example.com/u?t={token}\r\nBcc: victim@example.org", "unsubscribe_url"),
+        ("unsubscribe_url", "https://example.com/un subscribe?t={token}", "unsubscribe_url"),
+        ("unsubscribe_url", "https://example.com/café?t={token}", "unsubscribe_url"),
+        ("sender", "Weekly <weekly@example.com\r\nBcc: victim@example.org>", "from"),
+    ],
+)
+def test_config_values_that_would_break_a_header_are_refused(option: str, value: str, complaint: str):
+    fields = {"sender": MASTHEAD.sender, "unsubscribe_url": MASTHEAD.unsubscribe_url, option: value}
+    with pytest.raises(ConfigError, match=rf"newsletter\.{complaint}"):
+        Personalizer(make_issue(), Masthead(**fields), SECRET)
+
+
+def test_config_line_breaks_in_names_are_flattened():
+    with pytest.raises(ConfigError, match=r"newsletter\.from"):
+        Personalizer(
+            make_issue(),
+            Masthead(
+                sender="W\r\nBcc: victim@example.org <weekly@example.com>",
+                unsubscribe_url=MASTHEAD.unsubscribe_url,
+            ),
+            SECRET,
+        )
+    masthead = Masthead(
+        sender=MASTHEAD.sender,
+        unsubscribe_url=MASTHEAD.unsubscribe_url,
+        title="The\r\nX-Injected: 1",
+    )
+    data = Personalizer(make_issue(), masthead, SECRET).message(reader("ann@example.com,Ann")).data
+    parsed = Received("", [], data).parsed()
+    assert parsed["Bcc"] is None and parsed["X-Injected"] is None
+    assert parsed["List-Id"] == '"The X-Injected: 1" <weekly.example.com>'
+
+
+def test_the_secret_is_never_made_to_check_a_token(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.delenv("DIGEST_SECRET", raising=False)
+    state = tmp_path / ".digest"
+    token = make_token("ann@example.com", b"some other workspace")
+    assert read_secret(state) is None
+    assert address_for_token(token, state) is None
+    assert not state.exists()
+
+
+def test_unsubscribe_by_token_round_trip(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    # What `digest unsubscribe TOKEN` does with the token from a link in a sent issue.
+    monkeypatch.delenv("DIGEST_SECRET", raising=False)
+    state = tmp_path / ".digest"
+    personalizer = Personalizer(make_issue(), MASTHEAD, load_secret(state))
+    token = personalizer.unsubscribe_url("Ann@Example.com").rpartition("=")[2]
+    found = address_for_token(token, state)
+    assert found == "ann@example.com"
+    assert address_for_token(token + "x", state) is None
+    SuppressionList(state).add(found)
+    assert SuppressionList(state).reasons() == {"ann@example.com": "unsubscribed"}
+
+
+def test_the_secret_made_by_racing_processes_is_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    import subprocess
+    import sys
+
+    monkeypatch.delenv("DIGEST_SECRET", raising=False)
+    state = tmp_path / ".digest"
+    code = (
+        "import sys, time; from digestcli.message import load_secret;"
+        "time.sleep(max(0, float(sys.argv[2]) - time.time()));"
+        "print(load_secret(sys.argv[1]).decode())"
+    )
+    import time
+
+    start = str(time.time() + 0.5)  # all of them at once, after the interpreters are up
+    racers = [
+        subprocess.Popen([sys.executable, "-c", code, str(state), start], stdout=subprocess.PIPE, text=True)
+        for _ in range(6)
+    ]
+    secrets = {racer.communicate(timeout=30)[0].strip() for racer in racers}
+    assert len(secrets) == 1 and len(secrets.pop()) >= 32
+    assert sorted(path.name for path in state.iterdir()) == ["secret"]  # no temporary file left
+
+
+def test_an_empty_secret_file_is_an_error_not_an_empty_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.delenv("DIGEST_SECRET", raising=False)
+    (tmp_path / "secret").write_text("\n", encoding="ascii")
+    with pytest.raises(ConfigError, match="secret is empty"):
+        load_secret(tmp_path)
+
+
+def test_an_unsubscribe_url_too_long_for_one_line_is_folded_inside_its_brackets():
+    masthead = Masthead(
+        sender=MASTHEAD.sender, unsubscribe_url="https://example.com/" + "u" * 990 + "/{token}"
+    )
+    personalizer = Personalizer(make_issue(), masthead, SECRET)
+    message = personalizer.message(reader("ann@example.com,Ann"))
+    assert max(len(line) for line in message.data.split(b"\r\n")) <= 998
+    field = Received("", [], message.data).parsed()["List-Unsubscribe"]
+    # RFC 2369 §2: whitespace inside the angle brackets is ignored.
+    assert "".join(str(field).split()) == f"<{personalizer.unsubscribe_url('ann@example.com')}>"

@@ -13,7 +13,7 @@ from pathlib import Path
 from smtp_server import ScriptedHandler, SmtpServer, make_issue, make_workspace, write_readers
 
 from digestcli.delivery import Backoff, send_issue
-from digestcli.delivery.ledger import DELIVERED, UNKNOWN, Ledger
+from digestcli.delivery.ledger import DELIVERED, PENDING, SENDING, UNKNOWN, Ledger
 
 TESTS = Path(__file__).resolve().parent
 SENDER_SCRIPT = textwrap.dedent(
@@ -50,8 +50,18 @@ def test_sigkill_mid_send_then_resume(tmp_path: Path):
             sender.kill()
             sender.wait()
         assert sender.returncode == -signal.SIGKILL
-        mailed_before = set(handler.recipients())
+        mailed_before = handler.recipients()
         assert 30 <= len(mailed_before) < 150
+        with Ledger(tmp_path / ".digest") as ledger:
+            at_kill = ledger.states(make_issue().issue_id)
+        # The kill may land while messages are in flight (then their rows say `sending`), or
+        # between two (then none do): the guarantee holds either way.
+        assert set(at_kill.values()) <= {PENDING, SENDING, DELIVERED}
+        in_flight = {address for address, state in at_kill.items() if state == SENDING}
+        assert len(in_flight) <= 3  # at most one message per connection
+        delivered_at_kill = {address for address, state in at_kill.items() if state == DELIVERED}
+        assert delivered_at_kill <= set(mailed_before)  # the ledger never claims more than it knows
+        assert set(mailed_before) <= delivered_at_kill | in_flight  # nor forgets what went out
 
         handler.data_delay = 0
         workspace = make_workspace(tmp_path, port=server.port, connections=3)
@@ -62,11 +72,12 @@ def test_sigkill_mid_send_then_resume(tmp_path: Path):
     with Ledger(workspace.state) as ledger:
         states = ledger.states(make_issue().issue_id)
     assert set(states) == set(addresses)
-    assert set(states.values()) <= {DELIVERED, UNKNOWN}
+    # The second run completes everyone except those in flight at the kill: they are unknown.
     unknown = {address for address, state in states.items() if state == UNKNOWN}
-    # Only what was in flight at the kill is unknown: at most one message per connection.
-    assert 1 <= len(unknown) <= 3
+    assert unknown == in_flight
     assert summary.recovered == len(unknown)
-    assert summary.delivered == 150 - len(mailed_before) - len(unknown - mailed_before)
+    assert {address for address, state in states.items() if state == DELIVERED} == set(addresses) - unknown
+    assert summary.delivered == 150 - len(delivered_at_kill) - len(unknown)
     # Every delivered reader got exactly one copy; the unknown ones got one or none.
     assert all(received[address] == 1 for address, state in states.items() if state == DELIVERED)
+    assert all(received[address] <= 1 for address in unknown)

@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 from smtp_server import make_issue, make_workspace, write_readers
 
-from digestcli.delivery import OutboxTransport, send_issue, transport_for
-from digestcli.delivery.ledger import DELIVERED, PENDING, Ledger
+from digestcli.delivery import OutboxTransport, plan_send, read_status, send_issue, transport_for
+from digestcli.delivery.ledger import DELIVERED, FAILED, PENDING, SKIPPED, UNKNOWN, Ledger
 from digestcli.errors import DeliveryError, InputError
+from digestcli.subscribers import SuppressionList, load_subscribers
 
 ISSUE = make_issue()
 
@@ -90,3 +91,80 @@ def test_one_send_at_a_time(tmp_path: Path):
         with pytest.raises(DeliveryError, match=r"another send is running in this workspace \(pid 4242\)"):
             send_issue(ISSUE, workspace)
     assert send_issue(ISSUE, workspace).delivered == 2
+
+
+def test_dry_run_and_plan_make_nothing_in_the_state_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.delenv("DIGEST_SECRET", raising=False)
+    write_readers(tmp_path, 3)
+    workspace = make_workspace(tmp_path, transport="outbox")
+    readers = load_subscribers(tmp_path / "subscribers.csv")
+    plan = plan_send(ISSUE.issue_id, workspace, readers)
+    assert [r.email for r in plan.due] == [r.email for r in readers.readers]
+    assert send_issue(ISSUE, workspace, dry_run=True).built == 3
+    assert not workspace.state.exists()  # no ledger, no secret, no lock file
+
+
+def test_plan_send_says_what_send_issue_then_does(tmp_path: Path):
+    addresses = write_readers(tmp_path, 10)
+    workspace = make_workspace(tmp_path, transport="outbox")
+    assert send_issue(ISSUE, workspace, limit=4).delivered == 4
+    SuppressionList(workspace.state).add(addresses[5])
+    with Ledger(workspace.state) as ledger:  # as earlier runs might have left them
+        for address, state in ((addresses[6], UNKNOWN), (addresses[7], FAILED)):
+            ledger.sending(ISSUE.issue_id, address)
+            ledger.record(ISSUE.issue_id, address, state, "a reply")
+    ledger_bytes = (workspace.state / "ledger.sqlite3").read_bytes()
+
+    readers = load_subscribers(tmp_path / "subscribers.csv")
+    plan = plan_send(ISSUE.issue_id, workspace, readers, limit=1)
+    assert (workspace.state / "ledger.sqlite3").read_bytes() == ledger_bytes
+    emails = lambda group: [reader.email for reader in group]  # noqa: E731
+    assert emails(plan.already_delivered) == addresses[:4]
+    assert emails(plan.due) == [addresses[4]]
+    assert emails(plan.later) == addresses[8:]
+    assert emails(plan.suppressed) == [addresses[5]]
+    assert emails(plan.held_unknown) == [addresses[6]]
+    assert emails(plan.held_failed) == [addresses[7]]
+    lifted = plan_send(ISSUE.issue_id, workspace, readers, resend_unknown=True, retry_failed=True)
+    assert emails(lifted.due) == [addresses[4], *addresses[6:]]
+
+    summary = send_issue(ISSUE, workspace, limit=1)
+    assert (summary.planned, summary.delivered, summary.remaining) == (1, 1, 2)
+    assert (summary.already_delivered, summary.suppressed) == (4, 1)
+    assert (summary.held_unknown, summary.held_failed) == (1, 1)
+
+
+def test_readers_who_left_the_list_are_not_left_pending(tmp_path: Path):
+    addresses = write_readers(tmp_path, 5)
+    workspace = make_workspace(tmp_path, transport="outbox")
+    SuppressionList(workspace.state).add(addresses[1])  # unsubscribed...
+    assert send_issue(ISSUE, workspace, limit=2).delivered == 2  # addresses 0 and 2; 3, 4 wait
+    (status,) = read_status(workspace.state)
+    assert (status.counts[SKIPPED], status.counts[PENDING]) == (1, 2)
+
+    # ...and then taken off the CSV, with one reader still waiting for the issue.
+    kept = [addresses[0], addresses[2], addresses[3]]
+    (tmp_path / "subscribers.csv").write_text("email\n" + "".join(f"{a}\n" for a in kept), encoding="utf-8")
+    assert send_issue(ISSUE, workspace).delivered == 1
+    (status,) = read_status(workspace.state)
+    assert status.counts[PENDING] == 0
+    assert (status.counts[DELIVERED], status.counts[SKIPPED]) == (3, 2)
+    with Ledger(workspace.state) as ledger:
+        assert ledger.entry(ISSUE.issue_id, addresses[1]).reply == "suppressed: unsubscribed"  # type: ignore[union-attr]
+        assert ledger.entry(ISSUE.issue_id, addresses[4]).reply == "no longer in the reader list"  # type: ignore[union-attr]
+
+
+def test_a_damaged_ledger_stops_the_send_with_the_file_named(tmp_path: Path):
+    write_readers(tmp_path, 2)
+    workspace = make_workspace(tmp_path, transport="outbox")
+    workspace.state.mkdir()
+    (workspace.state / "ledger.sqlite3").write_bytes(b"garbage " * 1000)
+    for attempt in (
+        lambda: send_issue(ISSUE, workspace),
+        lambda: send_issue(ISSUE, workspace, dry_run=True),
+        lambda: plan_send(ISSUE.issue_id, workspace, load_subscribers(tmp_path / "subscribers.csv")),
+    ):
+        with pytest.raises(InputError) as caught:
+            attempt()
+        assert caught.value.where == str(workspace.state / "ledger.sqlite3")
+    assert not (tmp_path / "outbox").exists()

@@ -366,3 +366,235 @@ def test_the_session_dot_stuffs_a_message_that_needs_it(server: SmtpServer):
         session.close()
     (received,) = server.received
     assert received.data == data + b"\r\n"
+
+
+# -- a relay that fails the whole run, not one reader ------------------------------------------------
+
+
+def test_a_relay_that_keeps_losing_the_reply_to_the_data_stops_the_send(tmp_path: Path, server: SmtpServer):
+    addresses = write_readers(tmp_path, 10)
+    server.handler.script = {address: ["drop-after-data"] for address in addresses}
+    workspace = make_workspace(tmp_path, port=server.port, connections=1, max_connection_failures=3)
+    with pytest.raises(SendStopped) as caught:
+        send(workspace)
+    error = caught.value
+    assert error.where == f"127.0.0.1:{server.port}"
+    assert "3 connection failures in a row" in error.message and "no reply after the data" in error.message
+    assert error.summary.unknown == 3 and error.summary.remaining == 7
+    found = states(workspace)
+    assert [found[a] for a in addresses] == [UNKNOWN] * 3 + [PENDING] * 7
+
+
+def test_the_reply_to_the_data_has_its_own_longer_timeout(tmp_path: Path):
+    addresses = write_readers(tmp_path, 2)
+    with SmtpServer(ScriptedHandler(data_delay=0.3)) as server:
+        workspace = make_workspace(tmp_path, port=server.port, connections=1)
+        patient = SmtpTransport("127.0.0.1", server.port, security="none", timeout=0.1, data_timeout=3.0)
+        assert send(workspace, transport=patient).delivered == 2
+        assert SmtpTransport("127.0.0.1", 25, security="none").data_timeout == 600.0  # RFC 5321's 10 minutes
+
+        impatient = SmtpTransport("127.0.0.1", server.port, security="none", timeout=0.1, data_timeout=0.1)
+        summary = send(
+            workspace, transport=impatient, resend_unknown=True, issue=make_issue(issue_id="other")
+        )
+        assert summary.unknown >= 1
+        assert "no reply after the data (timed out)" in summary.problems[0][2]
+        assert server.handler.recipients()[addresses[0]] == 2  # it arrived; only the reply was late
+
+
+@pytest.mark.parametrize("pipelining", [False, True])
+@pytest.mark.parametrize(
+    "refusal",
+    ["530 5.7.0 Authentication required", "553 5.7.1 <weekly@example.com>: Sender address rejected"],
+)
+def test_a_refused_sender_stops_the_send_and_fails_no_reader(tmp_path: Path, pipelining: bool, refusal: str):
+    write_readers(tmp_path, 8)
+    handler = ScriptedHandler(pipelining=pipelining, mail_refusal=refusal)
+    with SmtpServer(handler) as server:
+        workspace = make_workspace(tmp_path, port=server.port, connections=2)
+        with pytest.raises(SendStopped) as caught:
+            send(workspace)
+        error = caught.value
+        assert error.where == f"127.0.0.1:{server.port}"
+        assert "refuses the sender <weekly@example.com>" in error.message and refusal in error.message
+        assert (error.summary.failed, error.summary.delivered, error.summary.remaining) == (0, 0, 8)
+        assert set(states(workspace).values()) == {PENDING}
+        with Ledger(workspace.state) as ledger:
+            assert {ledger.entry(ISSUE.issue_id, a).attempts for a in states(workspace)} == {0}  # type: ignore[union-attr]
+        assert server.received == []
+
+
+def readers_at_domains(root: Path, count: int, domains: int) -> list[str]:
+    addresses = [f"reader{n}@domain{n % domains}.example" for n in range(count)]
+    (root / "subscribers.csv").write_text("email\n" + "\n".join(addresses) + "\n", encoding="utf-8")
+    return addresses
+
+
+def test_the_same_refusal_for_readers_in_a_row_stops_the_send(tmp_path: Path, server: SmtpServer):
+    addresses = readers_at_domains(tmp_path, 12, domains=4)
+    ses = "554 Message rejected: Email address is not verified. The following identities failed the check"
+    server.handler.script = {a: [f"data:{ses}: {a}"] for a in addresses[1:]}  # the first gets through
+    workspace = make_workspace(tmp_path, port=server.port, connections=1)
+    with pytest.raises(SendStopped) as caught:
+        send(workspace)
+    error = caught.value
+    assert error.where == f"127.0.0.1:{server.port}"
+    assert f"same refusal for {send_module.SAME_REFUSALS} readers in a row" in error.message
+    assert ses in error.message
+    assert (error.summary.delivered, error.summary.failed) == (1, 0)
+    assert error.summary.remaining == 11 and error.summary.problems == []
+    found = states(workspace)
+    assert found[addresses[0]] == DELIVERED
+    assert {found[a] for a in addresses[1:]} == {PENDING}  # the refusal was not about them
+
+
+def test_a_policy_refusal_at_rcpt_for_everyone_stops_the_send(tmp_path: Path, server: SmtpServer):
+    addresses = readers_at_domains(tmp_path, 9, domains=3)
+    server.handler.script = {a: ["rcpt:554 5.7.1 Relay access denied"] for a in addresses}
+    workspace = make_workspace(tmp_path, port=server.port, connections=2)
+    with pytest.raises(SendStopped, match="Relay access denied"):
+        send(workspace)
+    assert set(states(workspace).values()) == {PENDING}
+
+
+def test_one_domain_refusing_by_policy_does_not_stop_the_send(tmp_path: Path, server: SmtpServer):
+    addresses = [f"reader{n}@strict.example" for n in range(7)] + ["last@example.com"]
+    (tmp_path / "subscribers.csv").write_text("email\n" + "\n".join(addresses) + "\n", encoding="utf-8")
+    server.handler.script = {a: ["rcpt:550 5.7.1 Blocked by the domain's policy"] for a in addresses[:7]}
+    summary = send(make_workspace(tmp_path, port=server.port, connections=1))
+    assert (summary.failed, summary.delivered) == (7, 1)
+
+
+def test_readers_refused_one_by_one_at_rcpt_are_failed_and_the_send_goes_on(
+    tmp_path: Path, server: SmtpServer
+):
+    addresses = write_readers(tmp_path, 12)
+    gone = addresses[1:10]  # nine in a row: an old list
+    server.handler.script = {a: ["550"] for a in gone[:5]}
+    server.handler.script.update({a: ["rcpt:550 no such user here"] for a in gone[5:]})
+    workspace = make_workspace(tmp_path, port=server.port, connections=1)
+    summary = send(workspace)
+    assert (summary.delivered, summary.failed) == (3, 9)
+    assert {a for a, state in states(workspace).items() if state == FAILED} == set(gone)
+
+
+def test_a_connection_the_server_closed_while_idle_costs_no_attempt(tmp_path: Path, server: SmtpServer):
+    addresses = write_readers(tmp_path, 6)
+    server.handler.script = {addresses[1]: ["close-after-data"], addresses[3]: ["close-after-data"]}
+    # One try and one connection failure would each be fatal here if the stale connection counted.
+    # The rate limit leaves the connection idle between messages, for the server to close it.
+    workspace = make_workspace(
+        tmp_path, port=server.port, connections=1, retries=1, max_connection_failures=1, rate=20.0
+    )
+    slow_start = Backoff(first=5.0, most=5.0)  # a backoff would show in the run's length
+    summary = send(workspace, backoff=slow_start)
+    assert (summary.delivered, summary.deferred) == (6, 0)
+    assert summary.duration < 4
+    assert server.handler.recipients() == dict.fromkeys(addresses, 1)
+    with Ledger(workspace.state) as ledger:
+        assert {ledger.entry(ISSUE.issue_id, a).attempts for a in addresses} == {1}  # type: ignore[union-attr]
+
+
+def test_the_rate_limit_spreads_the_messages(tmp_path: Path, server: SmtpServer):
+    write_readers(tmp_path, 9)
+    workspace = make_workspace(tmp_path, port=server.port, connections=3, rate=20.0)
+    assert send(workspace).delivered == 9
+    times = sorted(message.at for message in server.received)
+    # Nine messages at 20 a second take 8 intervals of 50 ms: 0.4 s, give or take the scheduler.
+    assert 0.3 <= times[-1] - times[0] <= 1.5
+    assert min(later - earlier for earlier, later in zip(times, times[3:], strict=False)) >= 0.1
+
+
+# -- Ctrl-C while connecting, and twice --------------------------------------------------------------
+
+
+def test_ctrl_c_while_connecting_exits_at_once(tmp_path: Path):
+    import socket
+    import time
+
+    addresses = write_readers(tmp_path, 4)
+    with socket.socket() as silent:  # accepts connections (the kernel does) and never greets
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        port = silent.getsockname()[1]
+        workspace = make_workspace(tmp_path, port=port, connections=2, timeout=30.0)
+        threading.Timer(0.3, _thread.interrupt_main).start()
+        started = time.monotonic()
+        with pytest.raises(SendInterrupted) as caught:
+            send(workspace)
+        assert time.monotonic() - started < 3  # not the 30 s the greeting would be waited for
+    summary = caught.value.summary
+    assert (summary.delivered, summary.remaining) == (0, 4)
+    assert states(workspace) == dict.fromkeys(addresses, PENDING)
+
+
+def test_a_second_ctrl_c_exits_without_waiting_for_the_reply(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    import time
+
+    monkeypatch.setattr(send_module, "INTERRUPT_GRACE", 30.0)
+    addresses = write_readers(tmp_path, 3)
+    with SmtpServer(ScriptedHandler(data_delay=3.0)) as server:
+        workspace = make_workspace(tmp_path, port=server.port, connections=1, timeout=30.0)
+        threading.Timer(0.3, _thread.interrupt_main).start()
+        threading.Timer(0.6, _thread.interrupt_main).start()
+        started = time.monotonic()
+        with pytest.raises(SendInterrupted) as caught:
+            send(workspace)
+        assert time.monotonic() - started < 2.5
+        summary = caught.value.summary
+        assert (summary.unknown, summary.remaining) == (1, 2)
+        # The message in flight may have arrived: its row says so, now or after the next run recovers it.
+        assert states(workspace)[addresses[0]] in (SENDING, UNKNOWN)
+        server.handler.data_delay = 0
+        again = send(workspace, backoff=FAST)
+        assert again.held_unknown == 1 and again.delivered == 2
+        assert states(workspace)[addresses[0]] == UNKNOWN
+
+
+# -- sessions are closed once, whatever happens --------------------------------------------------------
+
+
+class _Session:
+    def __init__(self, log: list[str], number: int, behaviour: str):
+        self.log, self.number, self.behaviour, self.usable = log, number, behaviour, True
+
+    def send(self, sender: str, message) -> str:
+        if self.behaviour == "lost":
+            self.usable = False
+            raise send_module.TemporaryFailure("connection lost before the data was sent")
+        raise RuntimeError("a bug in the transport")
+
+    def close(self) -> None:
+        self.log.append(f"close {self.number}")
+
+
+class _Transport:
+    name = "fake"
+    connections = 1
+
+    def __init__(self) -> None:
+        self.log: list[str] = []
+        self.behaviours = iter(["lost", "bug"])
+
+    def open(self, hangup=None) -> _Session:
+        session = _Session(self.log, len(self.log), next(self.behaviours))
+        self.log.append(f"open {session.number}")
+        return session
+
+
+def test_a_session_opened_again_and_then_failing_is_closed_once(tmp_path: Path):
+    write_readers(tmp_path, 1)
+    transport = _Transport()
+    with pytest.raises(RuntimeError, match="a bug in the transport"):
+        send(make_workspace(tmp_path, transport="smtp"), transport=transport)
+    opened = [entry for entry in transport.log if entry.startswith("open")]
+    assert len(opened) == 2
+    assert sorted(transport.log) == sorted([*opened, *(e.replace("open", "close") for e in opened)])
+
+
+def test_ehlo_address_literals():
+    from digestcli.delivery.smtp import _address_literal
+
+    assert _address_literal("192.0.2.1") == "[192.0.2.1]"
+    assert _address_literal("2001:db8::1") == "[IPv6:2001:db8::1]"
+    assert _address_literal("fe80::1%eth0") == "[IPv6:fe80::1]"

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from digestcli.errors import InputError, UsageError
+from digestcli.errors import DeliveryError, InputError, UsageError
 from digestcli.subscribers import (
     SuppressionList,
     column_name,
@@ -152,10 +152,86 @@ def test_suppression_list(tmp_path: Path):
         ("ann@example.com", "unsubscribed"),
         ("bo@example.com", "complained"),
     ]
-    assert suppressions.reasons(["bo@example.com", "cy@example.com"]) == {"bo@example.com": "complained"}
+    assert suppressions.reasons() == {"ann@example.com": "unsubscribed", "bo@example.com": "complained"}
     assert suppressions.remove("BO@example.com")
     assert not suppressions.remove("bo@example.com")
     with pytest.raises(UsageError, match="not an email address"):
         suppressions.add("nobody")
     with pytest.raises(UsageError, match="unknown suppression reason"):
         suppressions.add("cy@example.com", "annoyed")
+
+
+def test_sloppy_quotes_on_one_line_still_read_as_before():
+    result = parse_subscribers('email,name\nann@example.com,"Ann "the" Lee"\nbo@example.com,Bo "Jr\n')
+    assert [r.name for r in result.readers] == ['Ann the" Lee"', 'Bo "Jr']
+    assert result.skipped == ()
+
+
+def test_an_unclosed_quote_to_the_end_of_the_file_is_skipped_at_its_line_and_the_rest_kept():
+    text = 'email,name\nann@example.com,Ann\nbo@example.com,"Bo Lee\ncy@example.com,Cy\ndee@example.com,Dee\n'
+    result = parse_subscribers(text, "list.csv")
+    assert [r.email for r in result.readers] == ["ann@example.com", "cy@example.com", "dee@example.com"]
+    assert [r.name for r in result.readers] == ["Ann", "Cy", "Dee"]
+    assert [r.line for r in result.readers] == [2, 4, 5]
+    (row,) = result.skipped
+    assert (row.line, row.raw) == (3, 'bo@example.com,"Bo Lee')
+    assert "never closed" in row.reason
+
+
+def test_an_unclosed_quote_closed_by_a_later_row_does_not_swallow_the_rows_between():
+    text = (
+        "email,name\n"
+        'ann@example.com,"Ann Lee\n'  # 2: never closed on its line
+        "bo@example.com,Bo\n"  # 3
+        'cy@example.com,"Cy, Jr."\n'  # 4: its opening quote would close line 2's field
+        "dee@example.com,Dee\n"  # 5
+    )
+    result = parse_subscribers(text)
+    assert [(r.email, r.name, r.line) for r in result.readers] == [
+        ("bo@example.com", "Bo", 3),
+        ("cy@example.com", "Cy, Jr.", 4),
+        ("dee@example.com", "Dee", 5),
+    ]
+    (row,) = result.skipped
+    assert row.line == 2 and "runs on into the row on line 3" in row.reason
+
+
+def test_an_unclosed_quote_past_the_csv_field_limit_is_skipped_too():
+    rows = "".join(f"reader{n}@example.com,Reader {n}\n" for n in range(6000))  # > 131,072 characters
+    result = parse_subscribers(f'email,name\nann@example.com,"Ann\n{rows}')
+    assert len(result.readers) == 6000
+    (row,) = result.skipped
+    assert row.line == 2
+
+
+def test_an_unclosed_quote_in_the_header_is_an_error_at_its_line():
+    with pytest.raises(InputError) as caught:
+        parse_subscribers('email,"name\nann@example.com,Ann\n', "list.csv")
+    assert caught.value.where == "list.csv:1" and "never closed" in caught.value.message
+
+
+def test_a_damaged_or_locked_suppression_list_is_a_clear_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    import sqlite3
+
+    state = tmp_path / ".digest"
+    state.mkdir()
+    (state / "suppressions.sqlite3").write_bytes(b"this is not a database" * 100)
+    with pytest.raises(InputError) as caught:
+        SuppressionList(state).entries()
+    assert caught.value.where == str(state / "suppressions.sqlite3")
+    assert "not a digest suppression list" in caught.value.message and "move" in (caught.value.hint or "")
+
+    (state / "suppressions.sqlite3").unlink()
+    SuppressionList(state).add("ann@example.com")
+    holder = sqlite3.connect(state / "suppressions.sqlite3")
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        monkeypatch.setattr(SuppressionList, "busy_timeout", 0.05)
+        with pytest.raises(DeliveryError, match="locked") as caught_lock:
+            SuppressionList(state).add("bo@example.com")
+        assert "close it and try again" in (caught_lock.value.hint or "")
+    finally:
+        holder.rollback()
+        holder.close()

@@ -16,9 +16,12 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Concatenate, ParamSpec, TypeVar
+
+from digestcli.subscribers import make_state_dir, state_file_error
 
 LEDGER_DB = "ledger.sqlite3"
 
@@ -28,7 +31,7 @@ DELIVERED = "delivered"  # the server answered 250 to the data
 DEFERRED = "deferred"  # temporary failures used up this run's tries; tried again next run
 FAILED = "failed"  # the server refused it for good (5xx); retried only when asked
 UNKNOWN = "unknown"  # the data went out but no reply came back; resent only when asked
-SKIPPED = "skipped"  # on the suppression list
+SKIPPED = "skipped"  # on the suppression list, or no longer in the reader list
 STATES = (PENDING, SENDING, DELIVERED, DEFERRED, FAILED, UNKNOWN, SKIPPED)
 
 _SCHEMA = """
@@ -70,18 +73,52 @@ class IssueStatus:
         return sum(self.counts.values())
 
 
-class Ledger:
-    """The ledger of a workspace. Safe to share between threads: writes take a lock."""
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
 
-    def __init__(self, state_dir: str | Path):
+
+def _guarded(method: Callable[Concatenate[Ledger, _P], _R]) -> Callable[Concatenate[Ledger, _P], _R]:
+    """SQLite's errors as digest's: a locked or damaged ledger is the editor's to fix, not a bug."""
+
+    def guarded(ledger: Ledger, /, *args: _P.args, **kwargs: _P.kwargs) -> _R:
+        try:
+            return method(ledger, *args, **kwargs)
+        except sqlite3.Error as exc:
+            raise state_file_error(exc, ledger.path, "ledger") from None
+
+    guarded.__doc__, guarded.__name__ = method.__doc__, method.__name__
+    return guarded
+
+
+class Ledger:
+    """The ledger of a workspace. Safe to share between threads: writes take a lock.
+
+    ``read_only`` opens an existing ledger for reading and changes nothing, not even its schema
+    (``digest status``, planning before a send, a dry run).
+    """
+
+    busy_timeout = 30.0  # seconds to wait for another program's write to finish
+
+    def __init__(self, state_dir: str | Path, *, read_only: bool = False):
         self.path = Path(state_dir) / LEDGER_DB
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        # isolation_level=None: every statement outside BEGIN...COMMIT commits on its own.
-        self._db = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(_SCHEMA)
         self._lock = threading.Lock()
+        try:
+            if read_only:
+                uri = f"{self.path.resolve().as_uri()}?mode=ro"
+                self._db = sqlite3.connect(
+                    uri, uri=True, timeout=self.busy_timeout, isolation_level=None, check_same_thread=False
+                )
+                return
+            make_state_dir(self.path.parent)
+            # isolation_level=None: every statement outside BEGIN...COMMIT commits on its own.
+            self._db = sqlite3.connect(
+                self.path, timeout=self.busy_timeout, isolation_level=None, check_same_thread=False
+            )
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.executescript(_SCHEMA)
+        except sqlite3.Error as exc:
+            raise state_file_error(exc, self.path, "ledger") from None
 
     def close(self) -> None:
         with self._lock:
@@ -95,12 +132,14 @@ class Ledger:
 
     # -- reading ----------------------------------------------------------------------------------
 
+    @_guarded
     def states(self, issue_id: str) -> dict[str, str]:
         """address -> state for every reader the issue has a row for."""
         with self._lock:
             rows = self._db.execute("SELECT address, state FROM delivery WHERE issue_id = ?", (issue_id,))
             return dict(rows.fetchall())
 
+    @_guarded
     def entry(self, issue_id: str, address: str) -> Entry | None:
         with self._lock:
             row = self._db.execute(
@@ -110,12 +149,14 @@ class Ledger:
             ).fetchone()
         return Entry(*row) if row else None
 
+    @_guarded
     def issues(self) -> list[str]:
         """Every issue the ledger knows, oldest first."""
         with self._lock:
             rows = self._db.execute("SELECT issue_id FROM delivery GROUP BY issue_id ORDER BY MIN(created)")
             return [issue_id for (issue_id,) in rows]
 
+    @_guarded
     def status(self, issue_id: str) -> IssueStatus:
         with self._lock:
             counts = dict.fromkeys(STATES, 0)
@@ -137,6 +178,7 @@ class Ledger:
 
     # -- writing ----------------------------------------------------------------------------------
 
+    @_guarded
     def recover(self) -> int:
         """Turn every row left ``sending`` by a run that died into ``unknown``; how many there were.
 
@@ -150,39 +192,53 @@ class Ledger:
             )
             return cursor.rowcount
 
-    def plan(self, issue_id: str, wanted: Iterable[str], suppressed: dict[str, str]) -> None:
-        """Make sure every reader of this run has a row, and that suppression is up to date.
-
-        A reader suppressed since the last run is ``skipped`` if still waiting for the issue (a row
-        that says delivered, failed or unknown keeps saying so); one who has come off the list goes
-        back to ``pending``.
+    @_guarded
+    def plan(self, issue_id: str, wanted: Iterable[str], skipped: Mapping[str, str]) -> None:
+        """Record a run's plan: every reader in ``wanted`` has a row (one that was ``skipped`` goes
+        back to ``pending``), and every reader in ``skipped`` (address -> why) that is still waiting
+        for the issue is ``skipped``: a row that says delivered, failed or unknown keeps saying so.
+        Rows of readers in neither are left as they are. See ``plan.plan_readers``, which decides.
         """
         now = time.time()
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
-                self._db.executemany(
-                    "INSERT OR IGNORE INTO delivery (issue_id, address, state, created, updated)"
-                    " VALUES (?, ?, ?, ?, ?)",
-                    ((issue_id, address, PENDING, now, now) for address in wanted),
+                rows = self._db.execute(
+                    "SELECT address, state, reply FROM delivery WHERE issue_id = ?", (issue_id,)
                 )
-                self._db.execute(
-                    "UPDATE delivery SET state = ?, reply = '', updated = ? WHERE issue_id = ? AND state = ?",
-                    (PENDING, now, issue_id, SKIPPED),
+                current = {address: (state, reply) for address, state, reply in rows}
+                new: list[tuple[str, str, str, str, float, float]] = []
+                changed: list[tuple[str, str, float, str, str]] = []
+                for address in wanted:
+                    found = current.get(address)
+                    if address in skipped:
+                        continue
+                    if found is None:
+                        new.append((issue_id, address, PENDING, "", now, now))
+                    elif found[0] == SKIPPED:
+                        changed.append((PENDING, "", now, issue_id, address))
+                for address, why in skipped.items():
+                    found = current.get(address)
+                    if found is None:
+                        new.append((issue_id, address, SKIPPED, why, now, now))
+                    elif found[0] in (PENDING, DEFERRED) or (found[0] == SKIPPED and found[1] != why):
+                        changed.append((SKIPPED, why, now, issue_id, address))
+                self._db.executemany(
+                    "INSERT OR IGNORE INTO delivery (issue_id, address, state, reply, created, updated)"
+                    " VALUES (?, ?, ?, ?, ?, ?)",
+                    new,
                 )
                 self._db.executemany(
                     "UPDATE delivery SET state = ?, reply = ?, updated = ?"
-                    " WHERE issue_id = ? AND address = ? AND state IN (?, ?)",
-                    (
-                        (SKIPPED, f"suppressed: {reason}", now, issue_id, address, PENDING, DEFERRED)
-                        for address, reason in suppressed.items()
-                    ),
+                    " WHERE issue_id = ? AND address = ?",
+                    changed,
                 )
                 self._db.execute("COMMIT")
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
 
+    @_guarded
     def sending(self, issue_id: str, address: str) -> None:
         """Committed before the message's data may leave: the crash-safety line."""
         with self._lock:
@@ -192,6 +248,7 @@ class Ledger:
                 (SENDING, time.time(), issue_id, address),
             )
 
+    @_guarded
     def record(self, issue_id: str, address: str, state: str, reply: str) -> None:
         """The outcome of an attempt (or of an interruption: ``pending`` takes the attempt back)."""
         with self._lock:
@@ -203,6 +260,14 @@ class Ledger:
             )
 
 
+def read_states(state_dir: str | Path, issue_id: str) -> dict[str, str]:
+    """address -> state for one issue, reading only: no ledger yet means no rows, and none is made."""
+    if not (Path(state_dir) / LEDGER_DB).exists():
+        return {}
+    with Ledger(state_dir, read_only=True) as ledger:
+        return ledger.states(issue_id)
+
+
 def read_status(state_dir: str | Path, issue_id: str | None = None) -> list[IssueStatus]:
     """``digest status``: one issue, or every issue the ledger knows (oldest first).
 
@@ -210,6 +275,6 @@ def read_status(state_dir: str | Path, issue_id: str | None = None) -> list[Issu
     """
     if not (Path(state_dir) / LEDGER_DB).exists():
         return []
-    with Ledger(state_dir) as ledger:
+    with Ledger(state_dir, read_only=True) as ledger:
         known = ledger.issues()
         return [ledger.status(issue) for issue in known if issue_id in (None, issue)]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import mailbox
 from pathlib import Path
 
-from digestcli.delivery.transport import TemporaryFailure
+from digestcli.delivery.transport import Hangup, TemporaryFailure
 from digestcli.errors import DeliveryError
 from digestcli.message import Message
 
@@ -21,8 +21,8 @@ class OutboxTransport:
         self.path = Path(path)
         self.name = f"outbox {self.path}"
 
-    def open(self) -> OutboxSession:
-        return OutboxSession(self.path)
+    def open(self, hangup: Hangup | None = None) -> OutboxSession:
+        return OutboxSession(self.path)  # nothing to hang up: a disk write does not wait on anyone
 
 
 class OutboxSession:
@@ -54,7 +54,4 @@ class OutboxSession:
         return f"saved as {key}"
 
     def close(self) -> None:
-        pass
-
-    def abort(self) -> None:
         pass

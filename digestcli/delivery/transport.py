@@ -1,12 +1,16 @@
 """What a transport is to the send loop: something that opens sessions, each of which carries many
-messages one after another, and the three ways a message can fail to arrive.
+messages one after another; the ways a message can fail to arrive; and the Hangup that lets Ctrl-C
+cut a connection from another thread.
 
 The failure kinds are drawn along the one line that matters for never mailing anyone twice:
-whether the message's data may have reached the server.
+whether the message's data may have reached the server (only UncertainDelivery says it may).
 """
 
 from __future__ import annotations
 
+import contextlib
+import socket
+import threading
 from typing import Protocol
 
 from digestcli.message import Message
@@ -28,19 +32,59 @@ class Session(Protocol):
         """End the session politely (QUIT); never raises."""
         ...
 
-    def abort(self) -> None:
-        """Cut the connection from another thread, to stop a send that is waiting on the network."""
-        ...
-
 
 class Transport(Protocol):
     name: str  # for messages to the editor: "smtp.example.com:587", "outbox ./outbox"
     connections: int  # sessions the send loop runs in parallel
 
-    def open(self) -> Session:
+    def open(self, hangup: Hangup | None = None) -> Session:
         """A ready session (connected, TLS, logged in). Raises ConnectFailure when worth trying
-        again, DeliveryError when it is not (no STARTTLS, login refused, bad certificate)."""
+        again, DeliveryError when it is not (no STARTTLS, login refused, bad certificate).
+        ``hangup`` is shown every socket as soon as it exists, so that it can cut the connection
+        from another thread while it is still being made."""
         ...
+
+
+class Hangup:
+    """A way to cut one worker's connection from another thread (Ctrl-C), also while it is still
+    connecting or shaking hands, which no session object exists for yet.
+
+    It keeps a duplicate of the connection's socket: shutting that down ends the connection under
+    whatever wraps the original (TLS replaces the socket object during STARTTLS). Once cut, it stays
+    cut: a new connection fails at once.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._cut = False
+        self._socket: socket.socket | None = None
+
+    def watch(self, sock: socket.socket) -> None:
+        """Called by a transport with each new socket, before it connects."""
+        duplicate = sock.dup()
+        with self._lock:
+            previous, self._socket = self._socket, duplicate
+            cut = self._cut
+        if previous is not None:
+            previous.close()
+        if cut:
+            self.release()
+            raise ConnectFailure("not connecting: the send is stopping")
+
+    def release(self) -> None:
+        """The connection is closed: let go of the duplicate, which would keep it open."""
+        with self._lock:
+            sock, self._socket = self._socket, None
+        if sock is not None:
+            sock.close()
+
+    def cut(self) -> None:
+        with self._lock:
+            self._cut = True
+            sock = self._socket
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
 
 
 class Failure(Exception):
@@ -56,7 +100,24 @@ class TemporaryFailure(Failure):
 
 
 class PermanentFailure(Failure):
-    """The server refused the message for good (5xx); trying again would get the same answer."""
+    """The server refused the message for good (5xx); trying again would get the same answer.
+
+    ``personal``: the refusal is about this reader's address (no such mailbox, mailbox full), not
+    about the message or the sender, so the same reply for many readers says nothing about the run.
+    """
+
+    def __init__(self, reply: str, *, personal: bool = False):
+        super().__init__(reply)
+        self.personal = personal
+
+
+class SenderRefused(PermanentFailure):
+    """The server refused the sender (5xx to MAIL FROM): no reader can be mailed until it is fixed."""
+
+
+class StaleSession(TemporaryFailure):
+    """A reused connection turned out closed (the server dropped it while idle) before any reply to
+    the first command: nothing went out, and the reader is not to blame."""
 
 
 class UncertainDelivery(Failure):

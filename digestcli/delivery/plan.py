@@ -1,0 +1,110 @@
+"""Who gets an issue in a run, decided in one place: ``plan_send`` shows it before the editor is
+asked, and ``send_issue`` follows it under the send lock, so what is shown is what happens."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from digestcli.config import Workspace
+from digestcli.delivery.ledger import DEFERRED, DELIVERED, FAILED, PENDING, SENDING, UNKNOWN, read_states
+from digestcli.subscribers import Subscriber, SubscriberList, SuppressionList
+
+NOT_LISTED = "no longer in the reader list"
+
+
+@dataclass(frozen=True)
+class SendPlan:
+    """Every reader of the list in exactly one group, in list order."""
+
+    issue_id: str
+    due: tuple[Subscriber, ...]  # mailed this run (after the limit)
+    later: tuple[Subscriber, ...]  # due, but beyond the limit: left pending for the next run
+    already_delivered: tuple[Subscriber, ...]
+    suppressed: tuple[Subscriber, ...]  # on the suppression list (and not delivered already)
+    held_unknown: tuple[Subscriber, ...]  # unknown from an earlier run; resend_unknown lifts this
+    held_failed: tuple[Subscriber, ...]  # refused for good earlier; retry_failed lifts this
+    # Ledger rows still waiting for the issue (pending, deferred) for readers no longer in the
+    # list: the run marks them skipped rather than leave them pending for ever.
+    unlisted: tuple[str, ...] = ()
+    reasons: Mapping[str, str] = field(default_factory=dict)  # suppressed reader's key -> reason
+
+    def skipped_rows(self) -> dict[str, str]:
+        """What the ledger marks skipped: address key -> why."""
+        rows = {reader.key: f"suppressed: {self.reasons.get(reader.key, '')}" for reader in self.suppressed}
+        rows.update(dict.fromkeys(self.unlisted, NOT_LISTED))
+        return rows
+
+
+def plan_send(
+    issue_id: str,
+    workspace: Workspace,
+    subscribers: SubscriberList,
+    *,
+    resend_unknown: bool = False,
+    retry_failed: bool = False,
+    limit: int | None = None,
+) -> SendPlan:
+    """What ``send_issue`` would do now with the same options, for the editor to see before saying
+    yes. Reads the ledger and the suppression list, creates and changes nothing.
+
+    A row another send has in flight right now counts as unknown here, as it will for the next run
+    if that send dies. Raises InputError or DeliveryError when the ledger cannot be read.
+    """
+    return plan_readers(
+        issue_id,
+        subscribers,
+        read_states(workspace.state, issue_id),
+        SuppressionList(workspace.state).reasons(),
+        resend_unknown=resend_unknown,
+        retry_failed=retry_failed,
+        limit=limit,
+    )
+
+
+def plan_readers(
+    issue_id: str,
+    readers: SubscriberList,
+    states: Mapping[str, str],
+    suppressions: Mapping[str, str],
+    *,
+    resend_unknown: bool = False,
+    retry_failed: bool = False,
+    limit: int | None = None,
+) -> SendPlan:
+    """The plan from what the ledger says (address key -> state) and the suppression list."""
+    due: list[Subscriber] = []
+    delivered: list[Subscriber] = []
+    suppressed: list[Subscriber] = []
+    unknown: list[Subscriber] = []
+    failed: list[Subscriber] = []
+    for reader in readers.readers:
+        state = states.get(reader.key, PENDING)
+        if state == SENDING:  # in flight in a send running now, or in one that died
+            state = UNKNOWN
+        if state == DELIVERED:
+            delivered.append(reader)
+        elif reader.key in suppressions:
+            suppressed.append(reader)
+        elif state == UNKNOWN and not resend_unknown:
+            unknown.append(reader)
+        elif state == FAILED and not retry_failed:
+            failed.append(reader)
+        else:
+            due.append(reader)
+    cut = len(due) if limit is None else max(0, limit)
+    listed = {reader.key for reader in readers.readers}
+    unlisted = tuple(
+        address for address, state in states.items() if state in (PENDING, DEFERRED) and address not in listed
+    )
+    return SendPlan(
+        issue_id,
+        due=tuple(due[:cut]),
+        later=tuple(due[cut:]),
+        already_delivered=tuple(delivered),
+        suppressed=tuple(suppressed),
+        held_unknown=tuple(unknown),
+        held_failed=tuple(failed),
+        unlisted=unlisted,
+        reasons={reader.key: suppressions[reader.key] for reader in suppressed},
+    )
