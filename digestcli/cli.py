@@ -489,7 +489,8 @@ def send(
     problems += errors_in(check_rendered(rendered, shown(draft), ws.config.lint, source=issue.lines))
     if problems:
         _print_findings([dataclasses.replace(f, path=shown(draft)) for f in problems])
-        raise UsageError(
+        # Findings exit 1, as in `digest lint`.
+        raise DigestError(
             f"{shown(draft)} has {_plural(len(problems), 'lint error')}; nothing was sent",
             hint="fix them, then send again",
         )

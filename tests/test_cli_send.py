@@ -94,7 +94,7 @@ def test_a_refusing_server_is_one_line_with_host_and_port(digest, write_draft, w
 def test_send_refuses_a_draft_with_lint_errors(digest, write_draft, workspace: Path) -> None:
     draft = write_draft(VALID_DRAFT.replace("## 2. The second", "## 5. The second"))
     result = digest("send", str(draft), "--yes")
-    assert result.exit_code == 2
+    assert result.exit_code == 1
     assert "item-numbering" in result.stdout and "nothing was sent" in result.stderr
     assert not (workspace / "outbox").exists()
 
