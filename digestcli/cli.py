@@ -503,7 +503,7 @@ def send(
     transport = transport_for(ws)
 
     say(f"Issue      {rendered.issue_id}: {rendered.subject}")
-    if test:
+    if test is not None:
         say(f"To         {test} only (a test copy, not recorded in the ledger)")
     else:
         plan = plan_send(
@@ -531,10 +531,14 @@ def send(
             + (f"; not to {left_out}" if left_out else "")
         )
         if not plan.due:
+            if not dry_run:
+                # Nothing is mailed, but the ledger still learns who left the list and which rows
+                # a killed run left in flight, so that digest status tells the truth.
+                send_issue(rendered, ws, subscribers=readers, transport=transport, limit=limit)
             say("Nothing to send now. (digest status shows where every reader stands.)")
             return
     say(f"Transport  {_describe(transport, ws)}")
-    if not (yes or dry_run or test) and not _confirm("Send now?"):
+    if not (yes or dry_run or test is not None) and not _confirm("Send now?"):
         say("Nothing sent. (--yes sends without asking; --dry-run shows what would happen.)")
         raise typer.Exit(ExitCode.FAILURE)
 

@@ -169,6 +169,14 @@ def _runaway(lines: list[str], start: int, end: int, delimiter: str, header: lis
     """Why a row spanning several lines is a quote left open rather than a line break in a
     quoted field ("" when it looks deliberate); the caller then starts reading again after it."""
     raw = "".join(lines[start - 1 : end])
+    try:
+        # A quoted field with line breaks in it, closed where it should be, reads strictly as one
+        # row no wider than the header: that is a note in a cell, not a quote left open.
+        rows = list(csv.reader(io.StringIO(raw), delimiter=delimiter, strict=True))
+        if len(rows) == 1 and len(rows[0]) <= len(header):
+            return ""
+    except csv.Error:
+        pass
     if end == len(lines) and raw.count('"') % 2:
         return f"a quote opened on this line is never closed (it runs to the end of the file, line {end})"
     email = header.index("email")

@@ -178,3 +178,21 @@ def test_unsubscribe_takes_the_link_from_a_message(digest, write_draft, workspac
     result = digest("unsubscribe", link)
     assert result.exit_code == 0, result.stderr
     assert "a@example.com is unsubscribed" in result.stdout
+
+
+def test_an_empty_test_address_is_refused_not_a_full_send(digest, write_draft, workspace: Path) -> None:
+    (workspace / "subscribers.csv").write_text("email\na@example.com\nb@example.com\n", encoding="utf-8")
+    result = digest("send", str(write_draft()), "--yes", "--test", "")
+    assert result.exit_code == 2 and "test address" in result.stderr
+    assert not (workspace / "outbox").exists() or not len(mailbox.Maildir(workspace / "outbox"))
+
+
+def test_a_reader_who_left_the_list_is_not_pending_for_ever(digest, write_draft, workspace: Path) -> None:
+    (workspace / "subscribers.csv").write_text("email\na@example.com\nb@example.com\n", encoding="utf-8")
+    draft = write_draft()
+    assert digest("send", str(draft), "--yes", "--limit", "1").exit_code == 0
+    (workspace / "subscribers.csv").write_text("email\na@example.com\n", encoding="utf-8")
+    again = digest("send", str(draft), "--yes")
+    assert "Nothing to send now." in again.stdout
+    status = digest("status", str(draft)).stdout
+    assert "pending" not in status and "1 delivered, 1 skipped" in status

@@ -235,3 +235,11 @@ def test_a_damaged_or_locked_suppression_list_is_a_clear_error(
     finally:
         holder.rollback()
         holder.close()
+
+
+def test_a_quoted_note_with_an_address_on_its_own_line_is_one_cell() -> None:
+    text = 'email,name,notes\na@x.com,Ann,"Referred by:\nbob@y.com\nmet at the conference"\nc@x.com,Cy,\n'
+    found = parse_subscribers(text)
+    assert [(r.email, r.name) for r in found.readers] == [("a@x.com", "Ann"), ("c@x.com", "Cy")]
+    assert found.readers[0].fields["notes"] == "Referred by: bob@y.com met at the conference"
+    assert found.skipped == ()

@@ -189,7 +189,7 @@ def send_issue(
         masthead_for(config),
         secret,
         columns=readers.columns,
-        subject_prefix=TEST_PREFIX if test_address else "",
+        subject_prefix=TEST_PREFIX if test_address is not None else "",
         where=str(readers.path),
     )
     summary = SendSummary(
@@ -217,7 +217,7 @@ def send_issue(
         )
 
     try:
-        if test_address:
+        if test_address is not None:
             reader = _test_reader(test_address, readers)
             domain = personalizer.domain
 
@@ -601,7 +601,7 @@ class _Run:
             self._server_answered()
             self._settle(worker, reader, FAILED, failure.reply)
             if not failure.personal:
-                self._same_refusal(reader, failure.reply)
+                self._same_refusal(reader, failure.reply, keep_failed=failure.at_recipient)
         except UncertainDelivery as failure:
             self._settle(worker, reader, UNKNOWN, failure.reply)
             # A relay that keeps losing the reply to the data is broken, even if it takes the
@@ -681,10 +681,15 @@ class _Run:
             if delivered:
                 self.refusal, self.refused = "", []
 
-    def _same_refusal(self, reader: Subscriber, reply: str) -> None:
+    def _same_refusal(self, reader: Subscriber, reply: str, *, keep_failed: bool = False) -> None:
         """Stop when readers in a row all get the same refusal: it is about the sender, the account
         or the message (SES's "Email address is not verified"), not them. They go back to pending,
-        and so does anyone the other connections get it for while the run stops."""
+        and so does anyone the other connections get it for while the run stops.
+
+        ``keep_failed``: the refusal came at RCPT, naming each reader ("554 5.7.1 <addr>: Recipient
+        address rejected"). The run still stops (a relay denying every address must not fail the
+        whole list), but those few stay failed, so a server that really refuses just them cannot
+        stop every later run at the same readers; --retry-failed tries them again."""
         key = _refusal_key(reply, reader.email)
         with self.lock:
             if key == self.held_refusal:
@@ -703,9 +708,16 @@ class _Run:
                     f"the server gave the same refusal for {len(held)} readers in a row: {reply}",
                     where=self.transport.name,
                     hint="it is about the sender, the account or the message, not the readers: fix"
-                    " that, then run the send again (those readers are pending again)",
+                    " that, then run the send again"
+                    + (
+                        " (those readers stay failed: --retry-failed tries them again)"
+                        if keep_failed
+                        else " (those readers are pending again)"
+                    ),
                 )
                 self.stop.set()
+            if keep_failed:
+                return
             if not self.closed:
                 summary = self.summary
                 summary.failed -= len(held)

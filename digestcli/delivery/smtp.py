@@ -407,7 +407,7 @@ def _refused(
     # plain "550 no such user"); one with a policy or system status (5.7.1 relaying denied) is not.
     status = reply[4:].lstrip()[:10]
     personal = at_recipient and (_ABOUT_THE_MAILBOX.match(status) or not _ENHANCED_STATUS.match(status))
-    return PermanentFailure(reply, personal=bool(personal))
+    return PermanentFailure(reply, personal=bool(personal), at_recipient=at_recipient)
 
 
 def _reply(code: int, text: bytes | str) -> str:

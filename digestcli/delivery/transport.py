@@ -104,11 +104,13 @@ class PermanentFailure(Failure):
 
     ``personal``: the refusal is about this reader's address (no such mailbox, mailbox full), not
     about the message or the sender, so the same reply for many readers says nothing about the run.
+    ``at_recipient``: it came at RCPT, naming the reader (even when its status is about policy).
     """
 
-    def __init__(self, reply: str, *, personal: bool = False):
+    def __init__(self, reply: str, *, personal: bool = False, at_recipient: bool = False):
         super().__init__(reply)
         self.personal = personal
+        self.at_recipient = at_recipient
 
 
 class SenderRefused(PermanentFailure):
