@@ -314,14 +314,15 @@ def _list_unsubscribe(url: str, mailto: str) -> str:
     """List-Unsubscribe (RFC 2369), one entry a line. A URL too long for a line is folded inside
     its brackets, where RFC 2369 §2 says whitespace is ignored; it takes an unusual URL and an
     unusual address to need it."""
-    head = f"List-Unsubscribe: <{url}>" + ("," if mailto else "")
-    if len(head) > _MAX_LINE:
-        cut = _MAX_LINE - len("List-Unsubscribe: <")
-        pieces = [url[:cut]] + [url[i : i + _MAX_LINE - 2] for i in range(cut, len(url), _MAX_LINE - 2)]
-        head = f"List-Unsubscribe: <{(_CRLF + ' ').join(pieces)}>" + ("," if mailto else "")
+    text = f"List-Unsubscribe: <{url}>" + ("," if mailto else "")
+    lines = [text[:_MAX_LINE]]
+    rest = text[_MAX_LINE:]
+    while rest:  # every cut falls inside the brackets or just after them: whitespace is ignored
+        lines.append(" " + rest[: _MAX_LINE - 1])
+        rest = rest[_MAX_LINE - 1 :]
     if mailto:
-        return f"{head}{_CRLF} <{mailto}>{_CRLF}"
-    return head + _CRLF
+        lines.append(f" <{mailto}>")
+    return _CRLF.join(lines) + _CRLF
 
 
 def _split_address(value: str, what: str) -> tuple[str, str]:

@@ -417,3 +417,17 @@ def test_an_unsubscribe_url_too_long_for_one_line_is_folded_inside_its_brackets(
     field = Received("", [], message.data).parsed()["List-Unsubscribe"]
     # RFC 2369 §2: whitespace inside the angle brackets is ignored.
     assert "".join(str(field).split()) == f"<{personalizer.unsubscribe_url('ann@example.com')}>"
+
+
+@pytest.mark.parametrize("length", [970, 975, 976, 977, 978, 979, 980, 985, 1974, 1975, 1976, 3000])
+@pytest.mark.parametrize("mailto", ["", "unsubscribe@example.com"])
+def test_list_unsubscribe_lines_never_pass_998_octets(length: int, mailto: str) -> None:
+    from digestcli.message import _list_unsubscribe
+
+    url = "https://example.com/u?t=" + "x" * (length - len("https://example.com/u?t="))
+    header = _list_unsubscribe(url, mailto)
+    lines = header.split("\r\n")[:-1]
+    assert all(len(line.encode()) <= 998 for line in lines), [len(line) for line in lines]
+    unfolded = "".join(line[1:] if i else line for i, line in enumerate(lines))
+    expected = f"List-Unsubscribe: <{url}>" + (f",<{mailto}>" if mailto else "")
+    assert unfolded == expected
