@@ -13,6 +13,7 @@ import datetime as dt
 import functools
 import os
 import sys
+import time
 from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
@@ -594,15 +595,11 @@ def _progress_bar() -> tuple[Any, Any]:
         disable=not con.is_terminal,
     )
     task = progress.add_task("send", total=None, rate="")
-    started = [0.0]
+    started = time.monotonic()
 
-    def update(done: int, total: int, state: str) -> None:
-        import time
-
-        now = time.monotonic()
-        if not started[0]:
-            started[0] = now
-        rate = done / (now - started[0]) if now > started[0] else 0.0
+    def update(done: int, total: int, state: str) -> None:  # once per reader: keep it cheap
+        elapsed = time.monotonic() - started
+        rate = done / elapsed if elapsed > 0 else 0.0
         progress.update(task, completed=done, total=total, rate=f"{rate:,.0f}")
 
     return progress, update
@@ -657,7 +654,7 @@ def _report(summary: Any, draft: Path, *, limited: bool = False) -> None:
         unknown = summary.held_unknown + summary.unknown
         guards.append(f"{unknown} unknown (may have arrived): --resend-unknown mails them again")
     if summary.held_failed:
-        guards.append(f"{summary.held_failed} refused earlier: --retry-failed tries them again")
+        guards.append(f"{summary.held_failed:,} refused earlier: --retry-failed tries them again")
     for guard in guards:
         say(f"Note: {guard}.")
     if not summary.dry_run:
