@@ -447,7 +447,9 @@ def send(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Build every message, deliver none.")] = False,
     test: Annotated[
         str | None,
-        typer.Option("--test", metavar="ADDRESS", help="Send one copy to ADDRESS only; not recorded."),
+        typer.Option(
+            "--test", metavar="ADDRESS", help="Send one copy to ADDRESS only; not recorded; no list needed."
+        ),
     ] = None,
     limit: Annotated[
         int | None, typer.Option(min=1, help="Send at most N messages this run.", show_default=False)
@@ -461,14 +463,33 @@ def send(
     retry_failed: Annotated[
         bool, typer.Option("--retry-failed", help="Also retry readers the server refused for good.")
     ] = False,
+    allow_changed: Annotated[
+        bool,
+        typer.Option(
+            "--allow-changed",
+            help="Send the draft as it is now even though readers got an earlier version (for scripts).",
+        ),
+    ] = False,
+    send_duplicates: Annotated[
+        bool,
+        typer.Option(
+            "--send-duplicates",
+            help="Send even though the journal says readers the ledger forgot have it: they get it twice.",
+        ),
+    ] = False,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="List every skipped row of the list on screen.")
+    ] = False,
 ) -> None:
     """Mail a draft to the subscriber list, once per reader, resumably.
 
     The draft is linted first and refused if it has errors. You see who it goes to and through
     which transport, and are asked before anything is sent. Every reader's outcome is kept in a
-    ledger (.digest/): running send again for the same draft mails only readers who do not have
-    it yet, also after a crash. Readers whose delivery is unknown (the connection dropped after
-    the message went out) are not mailed again unless --resend-unknown.
+    ledger (.digest/), keyed on the issue's id (not the file name): running send again for the
+    same issue mails only readers who do not have it yet, also after a crash. Readers whose
+    delivery is unknown (the connection dropped after the message went out) are not mailed again
+    unless --resend-unknown. If the draft changed since readers got it, you are asked again, even
+    with --yes (--allow-changed answers for scripts). Ctrl-C, SIGTERM and SIGHUP stop it cleanly.
 
     [b]Examples[/b]
 
@@ -476,17 +497,31 @@ def send(
       digest send drafts/2026-11-20-weekly.md --dry-run
       digest send drafts/2026-11-20-weekly.md --yes
     """
-    from digestcli.delivery import SendInterrupted, SendStopped, plan_send, send_issue, transport_for
-    from digestcli.draft import load_draft
+    from digestcli.delivery import (
+        SendInterrupted,
+        SendStopped,
+        plan_send,
+        refusal_for,
+        send_issue,
+        settings_warnings,
+        transport_for,
+    )
+    from digestcli.draft import draft_ids, load_draft
     from digestcli.lint import errors_in, lint_issue
     from digestcli.lint.rendered import check_rendered
     from digestcli.render import render_issue
+    from digestcli.state.history import read_identities
     from digestcli.subscribers import load_subscribers
 
     ws = workspace()
     issue = load_draft(draft, wrapup_heading=ws.config.lint.wrapup_heading)
+    transport = transport_for(ws)
+    # Example settings: refused before anything leaves this machine, a warning otherwise.
+    for warning in settings_warnings(ws, transport, dry_run=dry_run):
+        say(f"{typer.style('warning:', fg='yellow')} {warning}", err=True)
     rendered = render_issue(issue, ws)
-    problems = [*errors_in(lint_issue(issue, ws.config.lint))]
+    identities = read_identities(ws.state, draft_ids(ws.drafts))
+    problems = [*errors_in(lint_issue(issue, ws.config.lint, identities))]
     problems += errors_in(check_rendered(rendered, shown(draft), ws.config.lint, source=issue.lines))
     if problems:
         _print_findings([dataclasses.replace(f, path=shown(draft)) for f in problems])
@@ -496,19 +531,18 @@ def send(
             hint="fix them, then send again",
         )
 
-    readers = load_subscribers(ws.path(ws.config.delivery.subscribers))
-    for row in readers.skipped[:20]:
-        say(f"{typer.style('skipped', fg='yellow')} {shown(readers.path)}:{row.line}: {row.reason}", err=True)
-    if len(readers.skipped) > 20:
-        say(f"… and {len(readers.skipped) - 20} more skipped rows", err=True)
-    transport = transport_for(ws)
+    list_path = ws.path(ws.config.delivery.subscribers)
+    readers = None if test is not None and not list_path.exists() else load_subscribers(list_path)
+    if readers is not None:
+        _show_skipped(readers, ws, verbose=verbose)
 
     say(f"Issue      {rendered.issue_id}: {rendered.subject}")
     if test is not None:
         say(f"To         {test} only (a test copy, not recorded in the ledger)")
     else:
+        assert readers is not None
         plan = plan_send(
-            rendered.issue_id,
+            rendered,
             ws,
             readers,
             resend_unknown=resend_unknown,
@@ -531,11 +565,41 @@ def send(
             f"Sends      {_plural(len(plan.due), 'message')} now"
             + (f"; not to {left_out}" if left_out else "")
         )
+        assessment = plan.assessment
+        refusal = refusal_for(
+            assessment,
+            rendered,
+            ws.state / "ledger.sqlite3",
+            allow_changed=True,
+            send_duplicates=send_duplicates,
+        )
+        if refusal is not None:
+            raise refusal
+        if assessment.changed and plan.due and not allow_changed:
+            was = f" (it was: {assessment.previous_subject})" if "the subject" in assessment.changed else ""
+            say(
+                f"Changed    {', '.join(assessment.changed)}, since "
+                f"{_plural(assessment.had_it, 'reader')} got this issue{was}"
+            )
+            # Asked even under --yes: the rest of the list would get another issue than the first.
+            if not _confirm("Send the changed version to the rest?"):
+                say("Nothing sent. (--allow-changed sends it without asking.)")
+                raise typer.Exit(ExitCode.FAILURE)
+            allow_changed = True
         if not plan.due:
             if not dry_run:
                 # Nothing is mailed, but the ledger still learns who left the list and which rows
                 # a killed run left in flight, so that digest status tells the truth.
-                send_issue(rendered, ws, subscribers=readers, transport=transport, limit=limit)
+                send_issue(
+                    rendered,
+                    ws,
+                    subscribers=readers,
+                    transport=transport,
+                    limit=limit,
+                    allow_changed=True,
+                    send_duplicates=send_duplicates,
+                    draft=str(draft),
+                )
             say("Nothing to send now. (digest status shows where every reader stands.)")
             return
     say(f"Transport  {_describe(transport, ws)}")
@@ -544,8 +608,9 @@ def send(
         raise typer.Exit(ExitCode.FAILURE)
 
     progress, update = _progress_bar()
+    stop_signal = _StopSignals()
     try:
-        with progress:
+        with stop_signal, progress:
             summary = send_issue(
                 rendered,
                 ws,
@@ -556,12 +621,19 @@ def send(
                 test_address=test,
                 resend_unknown=resend_unknown,
                 retry_failed=retry_failed,
+                allow_changed=allow_changed,
+                send_duplicates=send_duplicates,
                 progress=update,
+                draft=str(draft),
             )
     except SendInterrupted as stop:
         _report(stop.summary, draft, limited=limit is not None)
-        say("Interrupted: the ledger is up to date; run the same command again to carry on.", err=True)
-        raise typer.Exit(ExitCode.INTERRUPTED) from None
+        what = stop_signal.name or "Ctrl-C"
+        say(
+            f"Interrupted by {what}: the ledger is up to date; run the same command again to carry on.",
+            err=True,
+        )
+        raise typer.Exit(stop_signal.exit_code) from None
     except SendStopped as stop:
         _report(stop.summary, draft, limited=limit is not None)
         raise
@@ -569,6 +641,64 @@ def send(
     # Readers left for later by --limit are what was asked for, not a failure.
     if summary.failed + summary.deferred + summary.unknown and not summary.dry_run:
         raise typer.Exit(ExitCode.FAILURE)
+
+
+SKIPPED_SHOWN = 20
+
+
+def _show_skipped(readers: Any, ws: Workspace, *, verbose: bool) -> None:
+    """The list's skipped rows: the first few on screen (all with --verbose), and all of them in a
+    file named on screen, so none goes unseen."""
+    rows = readers.skipped
+    for row in rows if verbose else rows[:SKIPPED_SHOWN]:
+        say(f"{typer.style('skipped', fg='yellow')} {shown(readers.path)}:{row.line}: {row.reason}", err=True)
+    if len(rows) > SKIPPED_SHOWN and not verbose:
+        from digestcli.subscribers import write_skipped
+
+        written = write_skipped(readers, ws.state)
+        say(
+            f"… and {len(rows) - SKIPPED_SHOWN:,} more skipped rows: all {len(rows):,} are in"
+            f" {shown(written)} (--verbose lists them here)",
+            err=True,
+        )
+
+
+class _StopSignals:
+    """While a send runs, SIGTERM (a service manager) and SIGHUP (a closing terminal) stop it the way
+    Ctrl-C does: messages on the wire get their answer and the ledger is settled. A second signal
+    hurries it (rows in flight become unknown); more are ignored until the ledger is settled."""
+
+    def __init__(self) -> None:
+        self.name = ""
+        self.exit_code = ExitCode.INTERRUPTED
+        self._count = 0
+        self._saved: dict[int, Any] = {}
+
+    def _handle(self, number: int, frame: Any) -> None:
+        import signal
+
+        self._count += 1
+        if not self.name:
+            self.name = signal.Signals(number).name if number != signal.SIGINT else "Ctrl-C"
+            self.exit_code = 128 + number  # type: ignore[assignment]
+        if self._count <= 2:
+            raise KeyboardInterrupt
+
+    def __enter__(self) -> _StopSignals:
+        import signal
+        import threading
+
+        if threading.current_thread() is threading.main_thread():
+            for number in (signal.SIGINT, signal.SIGTERM, getattr(signal, "SIGHUP", None)):
+                if number is not None:
+                    self._saved[number] = signal.signal(number, self._handle)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        import signal
+
+        for number, handler in self._saved.items():
+            signal.signal(number, handler)
 
 
 def _confirm(question: str) -> bool:
@@ -598,6 +728,13 @@ def _progress_bar() -> tuple[Any, Any]:
     started = time.monotonic()
 
     def update(done: int, total: int, state: str) -> None:  # once per reader: keep it cheap
+        if state.startswith("retrying: "):
+            progress.console.print(
+                f"{state.removeprefix('retrying: ')}: trying again for a while (Ctrl-C stops)",
+                markup=False,
+                highlight=False,
+            )
+            return
         elapsed = time.monotonic() - started
         rate = done / elapsed if elapsed > 0 else 0.0
         progress.update(task, completed=done, total=total, rate=f"{rate:,.0f}")
@@ -642,14 +779,37 @@ def _report(summary: Any, draft: Path, *, limited: bool = False) -> None:
         say(f"  {typer.style(state, fg='red')} {address}: {reply}")
     if len(summary.problems) > 10:
         say(f"  … and {len(summary.problems) - 10} more")
+    if summary.links_left_out:
+        left = summary.links_left_out
+        say(
+            f"  {_plural(len(left), 'link')} filled from the reader list left out (only http, https and"
+            " mailto links are kept):"
+        )
+        for address, field, value in left[:5]:
+            say(f"    {address}: {field} = {value[:80]!r}")
+        if len(left) > 5:
+            say(f"    … and {len(left) - 5:,} more")
     guards = []
     if summary.dry_run:
         guards.append("this was a dry run: drop --dry-run to send")
     if summary.remaining:
-        more = "raise --limit, or run the command again" if limited else "run the command again"
+        if summary.retry_after is not None:
+            at = dt.datetime.fromtimestamp(summary.retry_after).strftime("%H:%M")
+            more = f"run the command again after {at}"
+        elif not summary.rerun_helps:
+            more = "once the error below is fixed, the same command carries on"
+        elif limited:
+            more = "raise --limit, or run the command again"
+        else:
+            more = "run the command again"
         guards.append(f"{summary.remaining:,} not sent yet: {more}")
     if summary.deferred:
-        guards.append(f"{summary.deferred:,} deferred (temporary failures): run the command again later")
+        later = (
+            f"after {dt.datetime.fromtimestamp(summary.retry_after).strftime('%H:%M')}"
+            if summary.retry_after is not None
+            else "later"
+        )
+        guards.append(f"{summary.deferred:,} deferred (temporary failures): run the command again {later}")
     if summary.held_unknown or summary.unknown:
         unknown = summary.held_unknown + summary.unknown
         guards.append(f"{unknown} unknown (may have arrived): --resend-unknown mails them again")
@@ -681,8 +841,14 @@ def status(
     from digestcli.delivery import STATES, read_status
 
     ws = workspace()
-    issue_id = draft.stem if draft else None
+    issue_id = None
+    if draft is not None:
+        from digestcli.draft import front_matter_of, issue_id_of
+
+        issue_id = issue_id_of(front_matter_of(draft), draft.stem)  # a missing draft exits 2
     found = read_status(ws.state, issue_id)
+    if not found and draft is not None and draft.stem != issue_id:
+        found = read_status(ws.state, draft.stem)  # a ledger from before issue ids: not sent since
     if not found:
         what = f"for {issue_id}" if issue_id else "in this workspace"
         say(f"Nothing sent {what} yet.")
@@ -698,6 +864,35 @@ def status(
                 say(f"  {row.state:8} {row.address} (attempts: {row.attempts}) {row.reply}")
     if any(e.problems for e in found) and not issue_id and len(found) > 1:
         say("Name a draft to see its failures: digest status DRAFT")
+
+
+@app.command()
+@reported
+def recover() -> None:
+    """Rebuild the ledger from the journal after it was lost, damaged or replaced by an old copy.
+
+    Every send writes each reader's outcome twice: in the ledger (.digest/ledger.sqlite3) and
+    in a plain-text journal per issue (.digest/journal/). When the ledger is damaged, recover
+    moves it aside (it is never deleted) and starts a new one; then every reader a journal says
+    has an issue, or was refused it, and the ledger does not know of, is written back, so the
+    next send does not mail them again. Running it twice changes nothing more.
+
+    [b]Example[/b]: digest recover
+    """
+    from digestcli.state import send_lock
+    from digestcli.state.ledger import recover_ledger
+
+    ws = workspace()
+    with send_lock(ws.state):
+        recovery = recover_ledger(ws.state)
+    if recovery.moved_aside is not None:
+        say(f"Moved the damaged ledger aside to {shown(recovery.moved_aside)}.")
+    for issue_id, count in recovery.restored.items():
+        say(f"{issue_id}: {_plural(count, 'reader')} brought back from the journal.")
+    if not recovery.restored:
+        say(f"The ledger already knows everything the {_plural(recovery.journals, 'journal')} say.")
+    else:
+        say("Done: digest status shows where every reader stands.")
 
 
 # -------------------------------------------------------------------------------- unsubscribe
@@ -737,15 +932,18 @@ def unsubscribe(
         return
     if not address:
         raise UsageError("name an address to unsubscribe", hint="or --list to see the list")
-    if "@" not in address:  # a token, or the whole unsubscribe link pasted from a message
-        from digestcli.message import address_for_token
+    from digestcli.subscribers import normalize_address
 
-        before, _, after = ws.config.newsletter.unsubscribe_url.partition("{token}")
-        if before and address.startswith(before):
-            address = address[len(before) :].removesuffix(after) if after else address[len(before) :]
-        found = address_for_token(address, ws.state)
+    try:
+        normalize_address(address)
+    except ValueError:  # a token, or the unsubscribe link (or mailto:) pasted from a message
+        from digestcli.message import address_for_token, token_in
+
+        found = address_for_token(token_in(address, ws.config.newsletter.unsubscribe_url), ws.state)
         if found is None:
-            raise UsageError(f"{address!r} is neither an address nor a valid unsubscribe token")
+            raise UsageError(
+                f"{address!r} is neither an address nor a valid unsubscribe token (or a link holding one)"
+            ) from None
         address = found
     entry = suppressions.add(address, reason=reason)
     say(f"{entry.address} is {entry.reason}: no further issues will be sent to it.")

@@ -7,10 +7,14 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import re
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from email.utils import getaddresses, parseaddr
 from pathlib import Path
 from typing import Any, get_type_hints
+from urllib.parse import urlsplit
 
 from digestcli.errors import ConfigError
 
@@ -51,7 +55,8 @@ class DeliveryConfig:
     connections: int = 4
     rate: float = 0.0  # messages per second over all connections; 0 means no limit
     retries: int = 3  # attempts per reader for temporary failures, within one run
-    max_connection_failures: int = 5  # in a row, before the send stops
+    max_connection_failures: int = 5  # in a row, before the send stops...
+    patience: float = 60.0  # ...and only once connections have failed for this many seconds
     timeout: float = 30.0  # seconds for any one SMTP exchange
 
 
@@ -73,14 +78,18 @@ class Config:
     smtp: SmtpConfig = field(default_factory=SmtpConfig)
 
 
+SMTP_SECURITIES = ("starttls", "ssl", "none")
+TRANSPORTS = ("outbox", "smtp")
+
 # digest.toml keys that are Python keywords or read badly as attributes
 _ALIASES = {"from": "sender"}
 _CHOICES = {
-    ("delivery", "transport"): ("outbox", "smtp"),
-    ("smtp", "security"): ("starttls", "ssl", "none"),
+    ("delivery", "transport"): TRANSPORTS,
+    ("smtp", "security"): SMTP_SECURITIES,
 }
 _SEVERITIES = ("off", "warning", "error")
 _REQUIRED_TEXT = {"title", "from", "wrapup_heading", "transport", "subscribers", "outbox", "host", "security"}
+_Where = Callable[[str], str | None]  # a dotted key -> where an error about it says it is
 
 
 @dataclass(frozen=True)
@@ -120,20 +129,35 @@ def find_workspace(start: Path | None = None) -> Workspace:
 
 
 def load_config(path: Path) -> Config:
+    """Read and check a settings file as a whole: a bad value is an error naming the file, the
+    line and the key, for every command that reads the workspace, not only for a send."""
     try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
+        raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         # tomllib says "... (at line 3, column 7)": keep that, it is the where.
         raise ConfigError(f"not valid TOML: {exc}", where=str(path)) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot read: {exc}", where=str(path)) from None
-    config: Config = _build(Config, raw, path, section="")
+    lines = _key_lines(text)
+
+    def where(dotted: str) -> str:
+        # A key that is not in the file (a default) falls back to its table's line, then the file.
+        parts = dotted.split(".")
+        for end in range(len(parts), 0, -1):
+            line = lines.get(".".join(parts[:end]))
+            if line is not None:
+                return f"{path}:{line}"
+        return str(path)
+
+    config: Config = _build(Config, raw, where, section="")
+    _validate(config, where)
     return config
 
 
-def _build(cls: type, raw: Any, path: Path, section: str) -> Any:
+def _build(cls: type, raw: Any, where: _Where, section: str) -> Any:
     if not isinstance(raw, dict):
-        raise ConfigError(f"[{section}] must be a table", where=str(path))
+        raise ConfigError(f"[{section}] must be a table", where=where(section))
     hints = get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls)}
     values: dict[str, Any] = {}
@@ -144,17 +168,17 @@ def _build(cls: type, raw: Any, path: Path, section: str) -> Any:
             known = [k for k in (*fields, *_ALIASES) if k not in _ALIASES.values()]
             close = difflib.get_close_matches(key, known, n=1)
             hint = f"did you mean '{close[0]}'?" if close else f"known keys: {', '.join(sorted(known))}"
-            raise ConfigError(f"unknown setting '{dotted}'", where=str(path), hint=hint)
-        values[name] = _coerce(hints[name], value, path, dotted, section, key)
+            raise ConfigError(f"unknown setting '{dotted}'", where=where(dotted), hint=hint)
+        values[name] = _coerce(hints[name], value, where, dotted, key)
     return cls(**values)
 
 
-def _coerce(kind: Any, value: Any, path: Path, dotted: str, section: str, key: str) -> Any:
+def _coerce(kind: Any, value: Any, where: _Where, dotted: str, key: str) -> Any:
     if isinstance(kind, type) and dataclasses.is_dataclass(kind):
-        return _build(kind, value, path, dotted)
+        return _build(kind, value, where, dotted)
     if kind == dict[str, str]:  # [lint.rules]
         if not isinstance(value, dict):
-            raise ConfigError(f"'{dotted}' must be a table", where=str(path))
+            raise ConfigError(f"'{dotted}' must be a table", where=where(dotted))
         rules: dict[str, str] = {}
         for rule, setting in value.items():
             if setting is False:
@@ -163,7 +187,8 @@ def _coerce(kind: Any, value: Any, path: Path, dotted: str, section: str, key: s
                 setting = "on"
             if setting not in (*_SEVERITIES, "on"):
                 raise ConfigError(
-                    f'\'{dotted}.{rule}\' must be true, false, "warning" or "error"', where=str(path)
+                    f'\'{dotted}.{rule}\' must be true, false, "warning" or "error"',
+                    where=where(f"{dotted}.{rule}"),
                 )
             rules[rule] = setting
         return rules
@@ -174,16 +199,246 @@ def _coerce(kind: Any, value: Any, path: Path, dotted: str, section: str, key: s
     }[kind]
     if not ok:
         raise ConfigError(
-            f"'{dotted}' must be {'text' if kind is str else 'a number'}, not {value!r}", where=str(path)
+            f"'{dotted}' must be {'text' if kind is str else 'a number'}, not {value!r}", where=where(dotted)
         )
     if kind is str and key in _REQUIRED_TEXT and not value.strip():
-        raise ConfigError(f"'{dotted}' cannot be empty", where=str(path))
+        raise ConfigError(f"'{dotted}' cannot be empty", where=where(dotted))
     if kind in (int, float) and value < 0:
-        raise ConfigError(f"'{dotted}' cannot be negative", where=str(path))
-    choices = _CHOICES.get((section, key))
-    if choices and value not in choices:
-        raise ConfigError(f"'{dotted}' is {value!r}; choose one of {', '.join(choices)}", where=str(path))
+        raise ConfigError(f"'{dotted}' cannot be negative", where=where(dotted))
     return float(value) if kind is float else value
+
+
+_TABLE_HEADER = re.compile(r"\s*\[\[?([^\]]*)\]")
+_KEY_ASSIGNMENT = re.compile(r"\s*([A-Za-z0-9_.\-\s\"']+?)\s*=")
+
+
+def _key_lines(text: str) -> dict[str, int]:
+    """dotted key -> the line that sets it, by a plain scan of the text: digest.toml is written by
+    hand, and tomllib keeps no positions. Keys it cannot place only lose the line in an error."""
+    found: dict[str, int] = {}
+    table = ""
+    multiline = ""  # the quotes of a multi-line string being skipped
+    for number, line in enumerate(text.splitlines(), start=1):
+        if multiline:
+            if line.count(multiline) % 2:
+                multiline = ""
+            continue
+        header = _TABLE_HEADER.match(line)
+        if header:
+            table = _dotted(header.group(1))
+            found.setdefault(table, number)
+            continue
+        assignment = _KEY_ASSIGNMENT.match(line)
+        if not assignment:
+            continue
+        key = _dotted(assignment.group(1))
+        found.setdefault(f"{table}.{key}" if table else key, number)
+        value = line[assignment.end() :]
+        for quotes in ('"""', "'''"):
+            if value.count(quotes) % 2:
+                multiline = quotes
+    return found
+
+
+def _dotted(name: str) -> str:
+    return ".".join(part.strip().strip("\"'") for part in name.split("."))
+
+
+# -- the settings that end up in a message's headers --------------------------------------------
+
+_LIST_ID = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]{1,255}")
+_PRINTABLE = re.compile(r"[\x21-\x7e]+")  # printable ASCII: no space, no control character
+# What subscribers.one_line turns into a space: a header value may hold none of it.
+_NOT_ONE_LINE = re.compile(r"[\x00-\x1f\x7f\u0085\u2028\u2029]")
+_LIST_ID_HINT = "a name like weekly.example.com: letters, digits, dots and hyphens, no spaces"
+_MAILTO_HINT = "a bare address, like unsubscribe@example.com"
+
+
+def split_address(value: str, key: str, where: str | None = None) -> tuple[str, str]:
+    """(display name, address) of ``Name <address>`` or a bare address, refused unless it can go
+    into a header as it is. ``key`` names the setting in the error, e.g. ``newsletter.from``."""
+    pairs = getaddresses([value])
+    display, address = pairs[0] if len(pairs) == 1 else ("", "")
+    if (
+        _NOT_ONE_LINE.search(value.strip())
+        or "@" not in address
+        or not _PRINTABLE.fullmatch(address)
+        or "<" in address
+        or ">" in address
+    ):
+        raise ConfigError(
+            f"{key} is not an email address: {value!r}",
+            where=where,
+            hint='one address, bare or as "Name <name@example.org>"',
+        )
+    return display, address
+
+
+def check_unsubscribe_url(url: str, where: str | None = None) -> str:
+    """newsletter.unsubscribe_url, refused unless it can go into a header as it is."""
+    if "{token}" not in url or not url.startswith("https://"):
+        raise ConfigError(
+            f"newsletter.unsubscribe_url is {url!r}",
+            where=where,
+            hint="it must be an https:// URL holding {token}, where each reader's token goes",
+        )
+    if not _PRINTABLE.fullmatch(url) or any(char in url for char in '<>"'):
+        raise ConfigError(
+            f"newsletter.unsubscribe_url has a space, a line break, a quote or <>, or is not ASCII: {url!r}",
+            where=where,
+            hint="percent-encode those characters (a space is %20)",
+        )
+    return url
+
+
+def check_unsubscribe_mailto(value: str, where: str | None = None) -> str:
+    """The bare address of newsletter.unsubscribe_mailto (a ``mailto:`` prefix allowed), or ""
+    when it is not set. digest adds the ``?subject=``, so the setting may not have one."""
+    text = value.strip()
+    if not text:
+        return ""
+    if text[:7].lower() == "mailto:":
+        text = text[7:]
+    refusal = ConfigError(f"newsletter.unsubscribe_mailto is {value!r}", where=where, hint=_MAILTO_HINT)
+    try:
+        display, address = split_address(text, "newsletter.unsubscribe_mailto", where)
+    except ConfigError:
+        raise refusal from None
+    if display or "?" in address:
+        raise refusal
+    return address
+
+
+def check_list_id(value: str, where: str | None = None) -> str:
+    """newsletter.list_id without its angle brackets; "" when empty (then it is derived from
+    ``from``, see ``derived_list_id``)."""
+    list_id = value.strip().strip("<>")
+    if list_id and not _LIST_ID.fullmatch(list_id):
+        raise ConfigError(f"newsletter.list_id is {value!r}", where=where, hint=_LIST_ID_HINT)
+    return list_id
+
+
+def derived_list_id(address: str) -> str:
+    """The List-Id an empty newsletter.list_id stands for: the sender's address made a name,
+    ``news@example.org`` -> ``news.example.org``."""
+    local = re.sub(r"[^A-Za-z0-9-]+", "-", address.partition("@")[0]).strip("-") or "list"
+    return f"{local}.{address.rpartition('@')[2].lower()}"
+
+
+def validate(config: Config, where: str | None = None) -> None:
+    """Refuse settings that could not go into a message or name a choice that does not exist.
+    ``load_config`` runs it on every read; ``where`` names the settings' source in errors."""
+    _validate(config, lambda dotted: where)
+
+
+def _validate(config: Config, where: _Where) -> None:
+    news = config.newsletter
+    _, sender = split_address(news.sender, "newsletter.from", where("newsletter.from"))
+    if news.reply_to:
+        split_address(news.reply_to, "newsletter.reply_to", where("newsletter.reply_to"))
+    check_unsubscribe_url(news.unsubscribe_url, where("newsletter.unsubscribe_url"))
+    check_unsubscribe_mailto(news.unsubscribe_mailto, where("newsletter.unsubscribe_mailto"))
+    if not check_list_id(news.list_id, where("newsletter.list_id")):
+        derived = derived_list_id(sender)
+        if not _LIST_ID.fullmatch(derived):
+            raise ConfigError(
+                f"newsletter.list_id is empty, and the one made from newsletter.from ({derived!r})"
+                " is not a valid List-Id",
+                where=where("newsletter.from"),
+                hint=f"set newsletter.list_id to {_LIST_ID_HINT}",
+            )
+    for (section, key), choices in _CHOICES.items():
+        value = getattr(getattr(config, section), key)
+        if value not in choices:
+            dotted = f"{section}.{key}"
+            raise ConfigError(
+                f"'{dotted}' is {value!r}; choose one of {', '.join(choices)}", where=where(dotted)
+            )
+
+
+# -- example values left in the settings --------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ExampleSetting:
+    """A setting still holding an example value, which a real send must not go out with."""
+
+    key: str  # dotted, as in digest.toml: newsletter.from
+    value: str
+    why: str
+
+
+_EXAMPLE_DOMAINS = ("example.com", "example.org", "example.net")  # RFC 2606 §3
+_RESERVED_TLDS = ("test", "invalid", "example", "localhost")  # RFC 2606 §2, RFC 6761 §6
+_EXAMPLE_STREETS = ("example road", "example street")
+
+
+def reserved_domain(name: str) -> str | None:
+    """Why ``name`` is a domain reserved for examples and tests (RFC 2606, RFC 6761), or None
+    when it is not one. Case and a trailing dot do not matter."""
+    domain = name.strip().lower().removesuffix(".")
+    if not domain:
+        return None
+    for example in _EXAMPLE_DOMAINS:
+        if domain == example:
+            return f"{example} is a reserved example domain"
+        if domain.endswith("." + example):
+            return f"{domain} is under {example}, a reserved example domain"
+    tld = domain.rpartition(".")[2]
+    if tld in _RESERVED_TLDS:
+        return f"{domain} is under .{tld}, a reserved top-level domain"
+    return None
+
+
+def example_settings(config: Config) -> list[ExampleSetting]:
+    """Every setting that still holds an example value or a reserved domain, so that a send to
+    real readers can refuse and name the key to set. Empty settings are not listed."""
+    news = config.newsletter
+    default = NewsletterConfig()
+    found: list[ExampleSetting] = []
+
+    def check(key: str, value: str, domain: str, built_in: str, built_in_why: str) -> None:
+        if not value.strip():
+            return
+        why = built_in_why if value.strip() == built_in.strip() else reserved_domain(domain)
+        if why:
+            found.append(ExampleSetting(key, value, why))
+
+    address_why = "the built-in example address"
+    check("newsletter.from", news.sender, _domain_of(news.sender), default.sender, address_why)
+    check("newsletter.reply_to", news.reply_to, _domain_of(news.reply_to), default.reply_to, address_why)
+    url = news.unsubscribe_url
+    check(
+        "newsletter.unsubscribe_url", url, _host_of(url), default.unsubscribe_url, "the built-in example URL"
+    )
+    mailto = news.unsubscribe_mailto.strip()
+    if mailto[:7].lower() == "mailto:":
+        mailto = mailto[7:]
+    check(
+        "newsletter.unsubscribe_mailto",
+        news.unsubscribe_mailto,
+        _domain_of(mailto),
+        default.unsubscribe_mailto,
+        address_why,
+    )
+    postal = news.postal_address
+    if postal.strip() and postal.strip() == default.postal_address:
+        found.append(ExampleSetting("newsletter.postal_address", postal, "the built-in example address"))
+    elif any(street in postal.lower() for street in _EXAMPLE_STREETS):
+        found.append(ExampleSetting("newsletter.postal_address", postal, "an example street address"))
+    return found
+
+
+def _domain_of(value: str) -> str:
+    # Lenient on purpose: a value validate refuses has no domain to judge, and is reported there.
+    return parseaddr(value)[1].rpartition("@")[2]
+
+
+def _host_of(url: str) -> str:
+    try:
+        return urlsplit(url.strip()).hostname or ""
+    except ValueError:  # an unclosed [ in an IPv6 host
+        return ""
 
 
 def packaged_templates() -> Path:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cache
@@ -19,7 +20,7 @@ import yaml
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
-from digestcli.errors import read_text
+from digestcli.errors import DigestError, read_text
 
 DEFAULT_WRAPUP = "Wrapping Up"
 # "3. Headline" or "3) Headline"; not "1.5 million people", which is a headline with no number.
@@ -42,6 +43,34 @@ def canonical_slots(text: str) -> str:
 
 
 _FENCE = re.compile(r"^(---|\.\.\.)\s*$")
+# An issue id as front matter may give it: it names files in the workspace state, so it is kept to
+# letters, digits and a few marks, and starts with a letter or digit.
+ISSUE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+
+
+def slugify(text: str) -> str:
+    """Text as a lowercase ASCII slug: `The Lantern Weekly` -> `the-lantern-weekly`."""
+    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    return re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")
+
+
+def issue_id_of(values: dict[str, Any], fallback: str) -> str:
+    """An issue's identity, which the ledger keys every send on, so that renaming or moving the
+    draft changes nothing: the front matter's ``id``; else ``<title>-<issue>`` (``<title>-<date>``
+    when there is no issue number) as a slug; else ``fallback`` (the file name, the old way)."""
+    given = values.get("id")
+    if isinstance(given, (str, int)) and not isinstance(given, bool) and str(given).strip():
+        return str(given).strip()
+    title = slugify(str(values.get("title") or "")) or "issue"
+    number = values.get("issue")
+    if isinstance(number, int) and not isinstance(number, bool) and number > 0:
+        return f"{title}-{number}"
+    date = values.get("date")
+    if isinstance(date, (dt.date, str)) and str(date).strip():
+        day = str(date).strip()
+        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", day):
+            return f"{title}-{day}"
+    return fallback
 
 
 @cache
@@ -167,6 +196,11 @@ class Issue:
             except ValueError:
                 return None
         return None
+
+    @property
+    def issue_id(self) -> str:
+        """The issue's identity (see ``issue_id_of``): what the ledger knows it by."""
+        return issue_id_of(self.front.values, self.path.stem)
 
     @property
     def number(self) -> int | None:
@@ -344,3 +378,17 @@ def front_matter_of(path: Path) -> dict[str, Any]:
         if n > 0 and _FENCE.match(head[-1]):
             break
     return _front_matter(tuple(head))[0].values
+
+
+def draft_ids(folder: Path) -> dict[Path, str]:
+    """Each draft in a folder and its issue id, from the front matter alone; a draft that cannot
+    be read is left out (lint reports it on its own)."""
+    found: dict[Path, str] = {}
+    if not folder.is_dir():
+        return found
+    for path in sorted(folder.glob("*.md")):
+        try:
+            found[path] = issue_id_of(front_matter_of(path), path.stem)
+        except DigestError:
+            continue
+    return found

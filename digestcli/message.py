@@ -27,14 +27,23 @@ import tempfile
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from email.utils import formataddr, formatdate, parseaddr
+from email.utils import formataddr, formatdate
 from pathlib import Path
 from typing import Protocol
+from urllib.parse import parse_qs, unquote, urlsplit
 
+from digestcli.config import (
+    check_list_id,
+    check_unsubscribe_mailto,
+    check_unsubscribe_url,
+    derived_list_id,
+    split_address,
+)
 from digestcli.draft import SLOT
 from digestcli.errors import ConfigError, InputError
 from digestcli.render import RenderedIssue
-from digestcli.subscribers import address_key, make_state_dir, one_line
+from digestcli.state import make_state_dir
+from digestcli.subscribers import address_key, one_line
 
 SECRET_ENV = "DIGEST_SECRET"
 SECRET_FILE = "secret"
@@ -57,8 +66,11 @@ _TOKEN_SIG_BYTES = 16
 _Q_SAFE = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789!*+-/")
 _Q_TABLE = {b: "_" if b == 32 else f"={b:02X}" for b in range(256) if b not in _Q_SAFE}
 _WORD_FRAME = len("=?utf-8?q??=")  # an encoded word is at most 75 characters, this frame included
-_LIST_ID = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]{1,255}")
-_URL_CHARS = re.compile(r"[\x21-\x7e]+")  # printable ASCII: no space, no control character
+# The end of HTML just before a link's target: `<a href="`.
+_LINK_START = re.compile(r"""\bhref\s*=\s*["']?\s*$""", re.IGNORECASE)
+# What a link a reader's own value makes may open (the same as a draft's own links may).
+LINK_SCHEMES = frozenset({"http", "https", "mailto"})
+_SCHEME = re.compile(r"^\s*([A-Za-z][A-Za-z0-9+.-]*):")
 
 
 class Reader(Protocol):
@@ -157,6 +169,32 @@ def address_for_token(token: str, state_dir: str | Path) -> str | None:
     workspace signed (also when the workspace has no secret yet: then it signed nothing)."""
     secret = read_secret(state_dir)
     return None if secret is None else verify_token(token, secret)
+
+
+def token_in(pasted: str, unsubscribe_url: str) -> str:
+    """The token in what an editor pastes from an unsubscribe request: the link as a mail client
+    shows it (in <...>, broken over lines, with other query parameters, tracking added), the
+    ``mailto:`` of List-Unsubscribe, or the bare token."""
+    text = "".join(pasted.split()).strip("<>\"'")
+    if text.lower().startswith("mailto:"):
+        subject = parse_qs(urlsplit(text).query).get("subject", [""])[0]
+        return subject.split()[-1] if subject.split() else ""
+    if "://" not in text:
+        return text
+    template = urlsplit(unsubscribe_url)
+    # The query parameter the setting puts the token in (`?token={token}`), wherever it is now.
+    for key, values in parse_qs(template.query, keep_blank_values=True).items():
+        if any("{token}" in value for value in values):
+            found = parse_qs(urlsplit(text).query).get(key)
+            if found:
+                return found[0]
+    # Or in the path (`https://example.org/u/{token}`).
+    before, _, after = template.path.partition("{token}")
+    if before or after:
+        match = re.search(re.escape(before) + r"([^/?#]+)" + re.escape(after), urlsplit(text).path)
+        if match:
+            return unquote(match.group(1))
+    return ""
 
 
 def _write_exclusively(path: Path, content: bytes) -> None:
@@ -325,33 +363,6 @@ def _list_unsubscribe(url: str, mailto: str) -> str:
     return _CRLF.join(lines) + _CRLF
 
 
-def _split_address(value: str, what: str) -> tuple[str, str]:
-    display, address = parseaddr(value)
-    if (
-        one_line(value) != value.strip()
-        or "@" not in address
-        or not _URL_CHARS.fullmatch(address)
-        or "<" in address
-        or ">" in address
-    ):
-        raise ConfigError(f"newsletter.{what} is not an email address: {value!r}", where="digest.toml")
-    return display, address
-
-
-def _checked_url(url: str) -> str:
-    """newsletter.unsubscribe_url, refused unless it can go into a header as it is."""
-    hint = "it must be an https:// URL holding {token}, where each reader's token goes"
-    if "{token}" not in url or not url.startswith("https://"):
-        raise ConfigError(f"newsletter.unsubscribe_url is {url!r}", where="digest.toml", hint=hint)
-    if not _URL_CHARS.fullmatch(url) or any(char in url for char in '<>"'):
-        raise ConfigError(
-            f"newsletter.unsubscribe_url has a space, a line break, a quote or <>, or is not ASCII: {url!r}",
-            where="digest.toml",
-            hint="percent-encode those characters (a space is %20)",
-        )
-    return url
-
-
 # -- the per-issue precompiled message -----------------------------------------------------------
 
 
@@ -362,12 +373,20 @@ class Message:
 
 
 class _Part:
-    """One text part cut at its slots: encoded literal pieces with the field names between them."""
+    """One text part cut at its slots: encoded literal pieces with the field names between them.
 
-    def __init__(self, source: str):
+    ``link_targets``: in an HTML part, the fields that start a link's target (``href="{{ reader.x
+    }}"``), where the value decides the link's scheme (see ``Personalizer``'s link guard)."""
+
+    def __init__(self, source: str, *, html: bool = False):
         pieces = SLOT.split(source)  # literal, field, literal, field, ..., literal
         literals = [quoted_printable(text) for text in pieces[0::2]]
         self.fields: tuple[str, ...] = tuple(pieces[1::2])
+        self.link_targets: frozenset[str] = frozenset(
+            field
+            for before, field in zip(pieces[0::2], pieces[1::2], strict=False)
+            if html and _LINK_START.search(before) and field not in BUILTIN_FIELDS
+        )
         # Each value sits between soft breaks, so the literals never change whatever it holds.
         last = len(literals) - 1
         self.literals = tuple(
@@ -413,37 +432,23 @@ class Personalizer:
                 where=where,
                 hint=f"add the column or change the template; columns: {', '.join(sorted(available))}",
             )
-        self._url = _checked_url(masthead.unsubscribe_url)
-        sender_name, self.sender = _split_address(masthead.sender, "from")
+        # The settings' own checks (config.py), for a Masthead made in code as much as from a file.
+        self._url = check_unsubscribe_url(masthead.unsubscribe_url)
+        sender_name, self.sender = split_address(masthead.sender, "newsletter.from")
         self.domain = self.sender.rpartition("@")[2].lower()
-        self._mailto = ""
-        if masthead.unsubscribe_mailto.strip():
-            mailto = masthead.unsubscribe_mailto.strip().removeprefix("mailto:")
-            display, self._mailto = _split_address(mailto, "unsubscribe_mailto")
-            if display or "?" in self._mailto:
-                raise ConfigError(
-                    f"newsletter.unsubscribe_mailto is {masthead.unsubscribe_mailto!r}",
-                    where="digest.toml",
-                    hint="a bare address, like unsubscribe@example.com",
-                )
+        self._mailto = check_unsubscribe_mailto(masthead.unsubscribe_mailto)
         self._id_part = re.sub(r"[^A-Za-z0-9.-]+", "-", issue.issue_id).strip("-.") or "issue"
 
         self._subject = subject_prefix + issue.subject
         # A subject without slots is the same for everyone: encode it once.
         self._fixed_subject = "" if SLOT.search(self._subject) else header("Subject", self._subject)
 
-        list_id = masthead.list_id.strip().strip("<>") or self._derived_list_id()
-        if not _LIST_ID.fullmatch(list_id):
-            raise ConfigError(
-                f"newsletter.list_id is {masthead.list_id!r}",
-                where="digest.toml",
-                hint="a name like weekly.example.com: letters, digits, dots and hyphens, no spaces",
-            )
+        list_id = check_list_id(masthead.list_id) or derived_list_id(self.sender)
         title = masthead.title or sender_name
         # The header block is fixed text around the few per-reader fields (see message()).
         top = [address_header("From", sender_name, self.sender)]
         if masthead.reply_to:
-            top.append(address_header("Reply-To", *_split_address(masthead.reply_to, "reply_to")))
+            top.append(address_header("Reply-To", *split_address(masthead.reply_to, "newsletter.reply_to")))
         # `=_` cannot occur in quoted-printable text, so the boundary can never collide with it.
         boundary = f"=_digest_{secrets.token_hex(12)}"
         tail = [
@@ -462,12 +467,9 @@ class Personalizer:
         self._before_html = f"{_CRLF}--{boundary}{_CRLF}{part_head.format('html')}"
         self._end = f"{_CRLF}--{boundary}--{_CRLF}"
         self._text = _Part(issue.text)
-        self._html = _Part(issue.html)
+        self._html = _Part(issue.html, html=True)
         self._date = (0, "")
-
-    def _derived_list_id(self) -> str:
-        local = re.sub(r"[^A-Za-z0-9-]+", "-", self.sender.partition("@")[0]).strip("-") or "list"
-        return f"{local}.{self.domain}"
+        self._left_out: list[tuple[str, str, str]] = []  # appended from several threads: atomic
 
     def unsubscribe_url(self, address: str) -> str:
         return self._url.replace("{token}", make_token(address, self.secret))
@@ -498,6 +500,8 @@ class Personalizer:
         head.append(self._tail)
 
         text_values = {f: _qp_value(one_line(raw[f])) for f in self._text.fields}
+        if self._html.link_targets:
+            self._guard_links(raw, address)
         html_values = {f: _qp_value(html.escape(one_line(raw[f]))) for f in self._html.fields}
         body = (
             self._before_text
@@ -508,6 +512,21 @@ class Personalizer:
         )
         # Headers are ASCII by construction (RFC 2047), the body by quoted-printable.
         return Message(address, ("".join(head) + body).encode("ascii"))
+
+    def _guard_links(self, values: dict[str, str], address: str) -> None:
+        """A reader's value that starts a link's target must open only what a draft's own links
+        may (http, https, mailto): `javascript:` from a CSV cell must not become a live link.
+        Such a value is left out of the HTML part (the text part shows it as text) and noted."""
+        for field in self._html.link_targets:
+            value = one_line(values[field])
+            scheme = _SCHEME.match(value)
+            if value and not (scheme and scheme.group(1).lower() in LINK_SCHEMES):
+                self._left_out.append((address, field, value))
+                values[field] = ""
+
+    def links_left_out(self) -> list[tuple[str, str, str]]:
+        """(address, field, value) for every link target left out so far (see ``_guard_links``)."""
+        return list(self._left_out)
 
     def _now(self) -> str:
         # formatdate costs more than the rest of the header block; a send lasts many seconds.

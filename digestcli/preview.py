@@ -4,12 +4,18 @@
 plain-text part, ``/email.html`` the HTML part exactly as it would be sent, and ``/version`` a
 number the page polls so it reloads itself after each re-render. A draft that does not render
 shows as an error page (status 500), and the preview recovers as soon as the draft is fixed.
+
+Only requests addressed to 127.0.0.1, localhost or [::1] are answered: a web page on another site
+could otherwise point a host name of its own at 127.0.0.1 (DNS rebinding) and read the draft.
+A browser that drops a connection half-way (a reload, a closed tab) is not an error worth a word.
 """
 
 from __future__ import annotations
 
 import html
 import re
+import socket
+import sys
 import threading
 import traceback
 from dataclasses import dataclass
@@ -24,6 +30,10 @@ from digestcli.errors import DigestError, UsageError
 from digestcli.render import Rendering, environment, render
 
 POLL_MS = 1000
+ALLOWED_HOSTS = ("127.0.0.1", "localhost", "[::1]")
+_HOST_HEADER = re.compile(r"(\[[^\]]*\]|[^:\[\]]*)(?::[0-9]{1,5})?")
+# What a client going away mid-request looks like from the server's side.
+_CLIENT_GONE = (ConnectionResetError, ConnectionAbortedError, BrokenPipeError)
 
 
 @dataclass(frozen=True)
@@ -51,7 +61,7 @@ class PreviewServer:
         self._stamp: tuple[Any, ...] | None = None
         self._snapshot = Snapshot(0, None, None)
         try:
-            self._server = ThreadingHTTPServer((host, port), _handler_for(self))
+            self._server = _QuietServer((host, port), _handler_for(self))
         except OSError as exc:
             raise UsageError(
                 f"cannot listen on {host}:{port}: {exc.strerror or exc}",
@@ -125,6 +135,21 @@ class PreviewServer:
             return Snapshot(version, None, traceback.format_exc())
 
 
+class _QuietServer(ThreadingHTTPServer):
+    def handle_error(self, request: socket.socket | tuple[bytes, socket.socket], client_address: Any) -> None:
+        if isinstance(sys.exc_info()[1], _CLIENT_GONE):
+            return  # the browser reloaded or closed the tab: nothing went wrong here
+        super().handle_error(request, client_address)
+
+
+def host_allowed(host: str | None) -> bool:
+    """Whether a request's Host header names this machine's loopback (any port, any case)."""
+    if host is None:
+        return False
+    matched = _HOST_HEADER.fullmatch(host.strip().lower())
+    return matched is not None and matched.group(1) in ALLOWED_HOSTS
+
+
 _BODY_OPEN = re.compile(r"<body\b[^>]*>", re.IGNORECASE)
 _BODY_CLOSE = re.compile(r"</body\s*>", re.IGNORECASE)
 
@@ -183,6 +208,16 @@ def error_page(server: PreviewServer, snap: Snapshot) -> str:
 def _handler_for(server: PreviewServer) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
+            hosts = self.headers.get_all("Host") or []
+            if len(hosts) != 1 or not host_allowed(hosts[0]):
+                allowed = ", ".join(ALLOWED_HOSTS)
+                self.close_connection = True
+                self._send(
+                    HTTPStatus.MISDIRECTED_REQUEST,
+                    "text/plain",
+                    f"digest preview answers only requests for {allowed} (with or without a port)\n",
+                )
+                return
             route = self.path.split("?", 1)[0]
             if route not in ("/", "/index.html", "/text", "/email.html", "/version"):
                 self._send(HTTPStatus.NOT_FOUND, "text/plain", "not found: try / or /text\n")

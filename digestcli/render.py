@@ -48,12 +48,21 @@ from digestcli.plaintext import Reference, TextWriter, underline, wrap
 
 @dataclass(frozen=True)
 class RenderedIssue:
-    issue_id: str  # the draft's file stem: names the issue in the ledger and in out/
+    issue_id: str  # the issue's identity (Issue.issue_id): what the ledger knows it by
     title: str
     subject: str  # may hold slots
     preheader: str
     html: str  # a whole inlined HTML document; slots intact
     text: str  # the plain-text part; slots intact
+    number: int | None = None  # the front matter's `issue`
+    date: str = ""  # the front matter's date, YYYY-MM-DD
+    name: str = ""  # the draft's file stem: names the files in out/
+
+    def fingerprint(self) -> dict[str, str]:
+        """A hash of each part, so that a later run can say what changed since this one."""
+        from digestcli.state.history import fingerprint
+
+        return fingerprint(subject=self.subject, preheader=self.preheader, html=self.html, text=self.text)
 
     def slots(self) -> set[str]:
         """The reader fields the rendered parts ask for."""
@@ -185,12 +194,15 @@ def render(issue: Issue, workspace: Workspace) -> Rendering:
     html, warnings = inline_css(html_source)
     done = time.perf_counter()
     rendered = RenderedIssue(
-        issue_id=issue.path.stem,
+        issue_id=issue.issue_id,
         title=view.title or workspace.config.newsletter.title,
         subject=canonical_slots(issue.subject),
         preheader=issue.preheader,
         html=html,
         text=text,
+        number=issue.number,
+        date=issue.date.isoformat() if issue.date else "",
+        name=issue.path.stem,
     )
     seconds = {
         "markdown": after_markdown - started,
@@ -431,13 +443,14 @@ def _useful_warnings(messages: list[str]) -> tuple[str, ...]:
 
 
 def write_rendered(rendered: RenderedIssue, out_dir: str | Path) -> list[Written]:
-    """Write ``<issue_id>.html`` and ``<issue_id>.txt`` into ``out_dir`` (created if needed)."""
+    """Write ``<name>.html`` and ``<name>.txt`` (the draft's file name) into ``out_dir`` (created if
+    needed)."""
     folder = Path(out_dir)
     try:
         folder.mkdir(parents=True, exist_ok=True)
         written = []
         for suffix, body in ((".html", rendered.html), (".txt", rendered.text)):
-            path = folder / f"{rendered.issue_id}{suffix}"
+            path = folder / f"{rendered.name or rendered.issue_id}{suffix}"
             data = body.encode("utf-8")
             path.write_bytes(data)
             written.append(Written(path, len(data)))

@@ -20,7 +20,8 @@ from types import MappingProxyType
 
 from email_validator import EmailNotValidError, validate_email
 
-from digestcli.errors import DeliveryError, DigestError, InputError, UsageError, read_text
+from digestcli.errors import InputError, UsageError, read_text
+from digestcli.state import make_state_dir, state_file_error
 
 # Fields digest fills itself; a CSV column of the same name would be silently shadowed.
 COMPUTED_FIELDS = frozenset({"unsubscribe_url"})
@@ -112,7 +113,8 @@ def parse_subscribers(text: str, path: str | Path = "<subscribers>") -> Subscrib
     done = 0  # physical lines behind us
     while done < len(lines):
         base = done
-        rows = csv.reader(iter(lines[base:]), delimiter=delimiter)
+        # Not lines[base:]: a list with thousands of broken rows restarts here thousands of times.
+        rows = csv.reader((lines[i] for i in range(base, len(lines))), delimiter=delimiter)
         try:
             for row in rows:
                 start, done = done + 1, base + rows.line_num
@@ -147,7 +149,7 @@ def parse_subscribers(text: str, path: str | Path = "<subscribers>") -> Subscrib
                 readers.append(reader_or_reason)
             else:
                 break  # the end of the file
-        except csv.Error as exc:  # a field past csv's size limit: a quote left open, most likely
+        except csv.Error as exc:
             start = done + 1
             if header is None:
                 raise InputError(
@@ -155,14 +157,25 @@ def parse_subscribers(text: str, path: str | Path = "<subscribers>") -> Subscrib
                     where=f"{path}:{start}",
                     hint="check the quotes on that line",
                 ) from None
-            reason = f"not readable as CSV ({exc}): check the quotes on this line"
-            skipped.append(SkippedRow(start, lines[start - 1].rstrip("\r\n"), reason))
+            line = lines[start - 1].rstrip("\r\n")
+            skipped.append(SkippedRow(start, line, _unreadable(exc, line)))
             done = start
     if header is None:
         raise InputError(
             "the subscriber list is empty", where=f"{path}:1", hint="add a header row: email,name"
         )
     return SubscriberList(path, tuple(header), tuple(readers), tuple(skipped))
+
+
+def _unreadable(exc: csv.Error, line: str) -> str:
+    """Why csv gave up on a row starting on ``line``: most often a field past its size limit,
+    which is a quote left open only when the line's own quotes do not pair up."""
+    if "field limit" not in str(exc):
+        return f"not readable as CSV ({exc}): check the quotes on this line"
+    limit = csv.field_size_limit()
+    if line.count('"') % 2 == 0:
+        return f"a field longer than {limit:,} characters (this line is {len(line):,} characters)"
+    return f"a quote opened on this line is not closed within {limit:,} characters: check the quotes"
 
 
 def _runaway(lines: list[str], start: int, end: int, delimiter: str, header: list[str]) -> str:
@@ -328,40 +341,20 @@ class SuppressionList:
         return {entry.address: entry.reason for entry in self.entries()}
 
 
-def make_state_dir(state_dir: Path) -> None:
-    """The workspace's state folder (.digest/), made when first needed."""
+SKIPPED_ROWS = "skipped-rows.txt"
+
+
+def write_skipped(readers: SubscriberList, state_dir: Path) -> Path:
+    """Every skipped row of the list, with its line and reason, into a file in the workspace state
+    (replaced at each send): the screen shows only the first few. Returns its path."""
+    make_state_dir(state_dir)
+    path = state_dir / SKIPPED_ROWS
+    lines = [f"# {len(readers.skipped):,} rows of {readers.path} were skipped\n"]
+    for row in readers.skipped:
+        raw = row.raw if len(row.raw) <= 200 else f"{row.raw[:200]}… ({len(row.raw):,} characters)"
+        lines.append(f"{readers.path}:{row.line}: {row.reason}\n    {raw}\n")
     try:
-        state_dir.mkdir(parents=True, exist_ok=True)
+        path.write_text("".join(lines), encoding="utf-8")
     except OSError as exc:
-        raise InputError(
-            f"cannot make the state folder: {exc.strerror or exc}",
-            where=str(state_dir),
-            hint="it must be a folder digest can write (.digest/ in the workspace)",
-        ) from None
-
-
-def state_file_error(exc: sqlite3.Error, path: Path, what: str) -> DigestError:
-    """An SQLite failure on one of digest's state files, said as what the editor can do about it."""
-    text = str(exc)
-    where = str(path)
-    if isinstance(exc, sqlite3.OperationalError) and ("locked" in text or "busy" in text):
-        return DeliveryError(
-            f"the {what} is locked ({text})",
-            where=where,
-            hint=f"another program holds the {what} (a send still running, or a database browser);"
-            " close it and try again",
-        )
-    damaged = "not a database" in text or "malformed" in text
-    if damaged or "no such table" in text or "no such column" in text:
-        return InputError(
-            f"not a digest {what}, or a damaged one ({text})",
-            where=where,
-            hint="move the file aside; digest starts a new one",
-        )
-    if isinstance(exc, sqlite3.OperationalError) and ("readonly" in text or "unable to open" in text):
-        return InputError(
-            f"cannot write the {what} ({text})",
-            where=where,
-            hint=f"check that {path.parent} is a folder you can write",
-        )
-    return DeliveryError(f"the {what} failed: {text}", where=where)
+        raise InputError(f"cannot write the skipped rows: {exc.strerror or exc}", where=str(path)) from None
+    return path

@@ -10,15 +10,18 @@ from conftest import VALID_DRAFT
 from smtp_server import ScriptedHandler, SmtpServer
 
 
-def smtp_workspace(workspace: Path, port: int, readers: int = 5) -> list[str]:
+def smtp_workspace(workspace: Path, port: int, readers: int = 5, *, patience: float = 60) -> list[str]:
     (workspace / "digest.toml").write_text(
         "[newsletter]\n"
         'title = "Test Weekly"\n'
-        'from = "Test Weekly <weekly@example.com>"\n'
+        'from = "Test Weekly <weekly@lantern-weekly.org>"\n'
+        'postal_address = "12 Riverside Walk, Springfield 10001"\n'
+        'unsubscribe_url = "https://lantern-weekly.org/unsubscribe?token={token}"\n'
         "[delivery]\n"
         'transport = "smtp"\n'
         "connections = 2\n"
         "retries = 2\n"
+        f"patience = {patience}\n"
         "[smtp]\n"
         'host = "127.0.0.1"\n'
         f"port = {port}\n"
@@ -84,7 +87,7 @@ def test_a_refusing_server_is_one_line_with_host_and_port(digest, write_draft, w
     from smtp_server import free_port
 
     port = free_port()  # nothing listens here
-    smtp_workspace(workspace, port)
+    smtp_workspace(workspace, port, patience=0.5)
     result = digest("send", str(write_draft()), "--yes")
     assert result.exit_code == 1
     assert f"127.0.0.1:{port}" in result.stderr

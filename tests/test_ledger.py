@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from digestcli.delivery.ledger import (
+from digestcli.state.ledger import (
     DEFERRED,
     DELIVERED,
     FAILED,
@@ -149,9 +149,7 @@ def test_a_damaged_ledger_or_another_programs_database_is_a_clear_error(tmp_path
         with pytest.raises(InputError) as caught:
             attempt()
         assert caught.value.where == str(tmp_path / "ledger.sqlite3")
-        assert "not a digest ledger" in caught.value.message and "move the file aside" in (
-            caught.value.hint or ""
-        )
+        assert "not a digest ledger" in caught.value.message and "digest recover" in (caught.value.hint or "")
     other = tmp_path / "other"
     other.mkdir()
     db = sqlite3.connect(other / "ledger.sqlite3")

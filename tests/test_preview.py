@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import http.client
 import os
 import shutil
+import socket
+import struct
 import threading
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -126,3 +130,60 @@ def test_a_port_in_use_is_a_usage_error(server, workspace):
 def test_shutdown_without_serving_does_not_hang(workspace):
     with PreviewServer(workspace.drafts / SAMPLE.name, workspace) as preview:
         assert preview.url.startswith("http://127.0.0.1:")
+
+
+def raw_get(server: PreviewServer, host: str | None, path: str = "/") -> tuple[int, str, str]:
+    """A request with exactly the Host header given (none at all for None), as a rebinding page sends."""
+    port = int(server.url.rsplit(":", 1)[1].strip("/"))
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        connection.putrequest("GET", path, skip_host=True)
+        if host is not None:
+            connection.putheader("Host", host)
+        connection.endheaders()
+        response = connection.getresponse()
+        return response.status, response.getheader("Content-Type") or "", response.read().decode("utf-8")
+    finally:
+        connection.close()
+
+
+@pytest.mark.parametrize(
+    "host", ["evil.example:{port}", "evil.example", "127.0.0.1.evil.example:{port}", "localhost:x", None]
+)
+def test_a_request_for_another_host_is_refused(server, host: str | None):
+    port = server.url.rsplit(":", 1)[1].strip("/")
+    for path in ("/", "/text", "/email.html", "/version", "/nope"):
+        status, kind, body = raw_get(server, host and host.format(port=port), path)
+        assert (status, kind) == (421, "text/plain; charset=utf-8")
+        assert "127.0.0.1, localhost, [::1]" in body
+        assert "Mill Bridge" not in body and len(body) < 200
+
+
+@pytest.mark.parametrize(
+    "host", ["localhost:{port}", "LocalHost", "127.0.0.1:{port}", "[::1]:{port}", "[::1]"]
+)
+def test_a_request_for_loopback_is_answered(server, host: str):
+    port = server.url.rsplit(":", 1)[1].strip("/")
+    status, _, page = raw_get(server, host.format(port=port))
+    assert status == 200 and "The Old Mill Bridge reopens" in page
+
+
+def test_two_host_headers_are_refused(server):
+    port = int(server.url.rsplit(":", 1)[1].strip("/"))
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as client:
+        client.sendall(b"GET /text HTTP/1.1\r\nHost: localhost\r\nHost: evil.example\r\n\r\n")
+        answer = client.makefile("rb").read()
+    assert answer.startswith(b"HTTP/1.0 421 ") and b"Mill Bridge" not in answer
+
+
+def test_a_browser_resetting_the_connection_is_not_reported(server, capfd):
+    port = int(server.url.rsplit(":", 1)[1].strip("/"))
+    capfd.readouterr()
+    for _ in range(3):
+        client = socket.create_connection(("127.0.0.1", port), timeout=10)
+        client.sendall(b"GET /text HTTP/1.1\r\nHost: loc")  # half a request, then a reset (RST)
+        client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        client.close()
+    assert get(server.url + "version")[0] == 200  # still serving, and every reset was handled
+    time.sleep(0.2)
+    assert capfd.readouterr().err == ""

@@ -423,7 +423,8 @@ def test_workspace_template_overrides_file_by_file(tmp_path):
     rendered = render_issue(issue, make_workspace(tmp_path))
     assert rendered.text == "OWN TEXT The Lantern Weekly {{ reader.unsubscribe_url }}\n"
     assert "In this issue" in rendered.html  # the HTML still comes from digest's own template
-    assert rendered.issue_id == "2026-11-20-weekly"
+    assert rendered.issue_id == "the-lantern-weekly-42"
+    assert rendered.name == "2026-11-20-weekly"
 
 
 def test_template_errors_name_the_template_and_line(tmp_path):

@@ -13,7 +13,7 @@ from pathlib import Path
 from smtp_server import ScriptedHandler, SmtpServer, make_issue, make_workspace, write_readers
 
 from digestcli.delivery import Backoff, send_issue
-from digestcli.delivery.ledger import DELIVERED, PENDING, SENDING, UNKNOWN, Ledger
+from digestcli.state.ledger import DELIVERED, PENDING, SENDING, UNKNOWN, Ledger
 
 TESTS = Path(__file__).resolve().parent
 SENDER_SCRIPT = textwrap.dedent(

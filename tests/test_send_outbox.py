@@ -10,7 +10,7 @@ import pytest
 from smtp_server import make_issue, make_workspace, write_readers
 
 from digestcli.delivery import OutboxTransport, plan_send, read_status, send_issue, transport_for
-from digestcli.delivery.ledger import DELIVERED, FAILED, PENDING, SKIPPED, UNKNOWN, Ledger
+from digestcli.state.ledger import DELIVERED, FAILED, PENDING, SKIPPED, UNKNOWN, Ledger
 from digestcli.errors import DeliveryError, InputError
 from digestcli.subscribers import SuppressionList, load_subscribers
 
@@ -98,7 +98,7 @@ def test_dry_run_and_plan_make_nothing_in_the_state_folder(tmp_path: Path, monke
     write_readers(tmp_path, 3)
     workspace = make_workspace(tmp_path, transport="outbox")
     readers = load_subscribers(tmp_path / "subscribers.csv")
-    plan = plan_send(ISSUE.issue_id, workspace, readers)
+    plan = plan_send(ISSUE, workspace, readers)
     assert [r.email for r in plan.due] == [r.email for r in readers.readers]
     assert send_issue(ISSUE, workspace, dry_run=True).built == 3
     assert not workspace.state.exists()  # no ledger, no secret, no lock file
@@ -116,7 +116,7 @@ def test_plan_send_says_what_send_issue_then_does(tmp_path: Path):
     ledger_bytes = (workspace.state / "ledger.sqlite3").read_bytes()
 
     readers = load_subscribers(tmp_path / "subscribers.csv")
-    plan = plan_send(ISSUE.issue_id, workspace, readers, limit=1)
+    plan = plan_send(ISSUE, workspace, readers, limit=1)
     assert (workspace.state / "ledger.sqlite3").read_bytes() == ledger_bytes
     emails = lambda group: [reader.email for reader in group]  # noqa: E731
     assert emails(plan.already_delivered) == addresses[:4]
@@ -125,7 +125,7 @@ def test_plan_send_says_what_send_issue_then_does(tmp_path: Path):
     assert emails(plan.suppressed) == [addresses[5]]
     assert emails(plan.held_unknown) == [addresses[6]]
     assert emails(plan.held_failed) == [addresses[7]]
-    lifted = plan_send(ISSUE.issue_id, workspace, readers, resend_unknown=True, retry_failed=True)
+    lifted = plan_send(ISSUE, workspace, readers, resend_unknown=True, retry_failed=True)
     assert emails(lifted.due) == [addresses[4], *addresses[6:]]
 
     summary = send_issue(ISSUE, workspace, limit=1)
@@ -162,7 +162,7 @@ def test_a_damaged_ledger_stops_the_send_with_the_file_named(tmp_path: Path):
     for attempt in (
         lambda: send_issue(ISSUE, workspace),
         lambda: send_issue(ISSUE, workspace, dry_run=True),
-        lambda: plan_send(ISSUE.issue_id, workspace, load_subscribers(tmp_path / "subscribers.csv")),
+        lambda: plan_send(ISSUE, workspace, load_subscribers(tmp_path / "subscribers.csv")),
     ):
         with pytest.raises(InputError) as caught:
             attempt()

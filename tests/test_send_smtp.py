@@ -20,8 +20,9 @@ from smtp_server import (
 
 from digestcli.config import Workspace
 from digestcli.delivery import Backoff, SendInterrupted, SendStopped, SendSummary, SmtpTransport, send_issue
-from digestcli.delivery import send as send_module
-from digestcli.delivery.ledger import (
+from digestcli.delivery import transport as transport_module
+from digestcli.delivery import workers as workers_module
+from digestcli.state.ledger import (
     DEFERRED,
     DELIVERED,
     FAILED,
@@ -178,7 +179,7 @@ def test_too_many_connection_failures_stop_the_send(tmp_path: Path):
     port = SmtpServer().port  # nothing listens there
     workspace = make_workspace(tmp_path, port=port, max_connection_failures=3)
     with pytest.raises(SendStopped) as caught:
-        send(workspace)
+        send(workspace, patience=0)
     error = caught.value
     assert error.where == f"127.0.0.1:{port}"
     assert "3 connection failures in a row" in error.message
@@ -193,7 +194,7 @@ def test_a_server_that_drops_every_message_stops_the_send(tmp_path: Path, server
         tmp_path, port=server.port, connections=1, max_connection_failures=4, retries=5
     )
     with pytest.raises(SendStopped, match="4 connection failures in a row"):
-        send(workspace)
+        send(workspace, patience=0)
     assert server.received == []
     assert SENDING not in states(workspace).values()
     assert set(states(workspace).values()) <= {PENDING, DEFERRED}
@@ -261,14 +262,13 @@ def test_ctrl_c_leaves_the_ledger_consistent(tmp_path: Path, server: SmtpServer)
 def test_ctrl_c_while_waiting_for_the_reply_to_the_data_is_unknown(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ):
-    monkeypatch.setattr(send_module, "INTERRUPT_GRACE", 0.05)
     addresses = write_readers(tmp_path, 3)
     handler = ScriptedHandler(data_delay=1.0)
     with SmtpServer(handler) as server:
         workspace = make_workspace(tmp_path, port=server.port, connections=1)
         threading.Timer(0.3, _thread.interrupt_main).start()
         with pytest.raises(SendInterrupted) as caught:
-            send(workspace)
+            send(workspace, interrupt_grace=0.05)
         assert caught.value.summary.unknown == 1
         assert states(workspace) == {addresses[0]: UNKNOWN, addresses[1]: PENDING, addresses[2]: PENDING}
 
@@ -376,7 +376,7 @@ def test_a_relay_that_keeps_losing_the_reply_to_the_data_stops_the_send(tmp_path
     server.handler.script = {address: ["drop-after-data"] for address in addresses}
     workspace = make_workspace(tmp_path, port=server.port, connections=1, max_connection_failures=3)
     with pytest.raises(SendStopped) as caught:
-        send(workspace)
+        send(workspace, patience=0)
     error = caught.value
     assert error.where == f"127.0.0.1:{server.port}"
     assert "3 connection failures in a row" in error.message and "no reply after the data" in error.message
@@ -439,7 +439,7 @@ def test_the_same_refusal_for_readers_in_a_row_stops_the_send(tmp_path: Path, se
         send(workspace)
     error = caught.value
     assert error.where == f"127.0.0.1:{server.port}"
-    assert f"same refusal for {send_module.SAME_REFUSALS} readers in a row" in error.message
+    assert f"same refusal for {workers_module.SAME_REFUSALS} readers in a row" in error.message
     assert ses in error.message
     assert (error.summary.delivered, error.summary.failed) == (1, 0)
     assert error.summary.remaining == 11 and error.summary.problems == []
@@ -548,7 +548,6 @@ def test_ctrl_c_while_connecting_exits_at_once(tmp_path: Path):
 def test_a_second_ctrl_c_exits_without_waiting_for_the_reply(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     import time
 
-    monkeypatch.setattr(send_module, "INTERRUPT_GRACE", 30.0)
     addresses = write_readers(tmp_path, 3)
     with SmtpServer(ScriptedHandler(data_delay=3.0)) as server:
         workspace = make_workspace(tmp_path, port=server.port, connections=1, timeout=30.0)
@@ -556,7 +555,7 @@ def test_a_second_ctrl_c_exits_without_waiting_for_the_reply(tmp_path: Path, mon
         threading.Timer(0.6, _thread.interrupt_main).start()
         started = time.monotonic()
         with pytest.raises(SendInterrupted) as caught:
-            send(workspace)
+            send(workspace, interrupt_grace=30.0)
         assert time.monotonic() - started < 2.5
         summary = caught.value.summary
         assert (summary.unknown, summary.remaining) == (1, 2)
@@ -575,10 +574,10 @@ class _Session:
     def __init__(self, log: list[str], number: int, behaviour: str):
         self.log, self.number, self.behaviour, self.usable = log, number, behaviour, True
 
-    def send(self, sender: str, message) -> str:
+    def send(self, sender: str, message, before_data=None) -> str:
         if self.behaviour == "lost":
             self.usable = False
-            raise send_module.TemporaryFailure("connection lost before the data was sent")
+            raise transport_module.TemporaryFailure("connection lost before the data was sent")
         raise RuntimeError("a bug in the transport")
 
     def close(self) -> None:

@@ -201,7 +201,7 @@ def test_an_unclosed_quote_past_the_csv_field_limit_is_skipped_too():
     result = parse_subscribers(f'email,name\nann@example.com,"Ann\n{rows}')
     assert len(result.readers) == 6000
     (row,) = result.skipped
-    assert row.line == 2
+    assert row.line == 2 and "quote opened on this line is not closed within 131,072" in row.reason
 
 
 def test_an_unclosed_quote_in_the_header_is_an_error_at_its_line():
@@ -243,3 +243,37 @@ def test_a_quoted_note_with_an_address_on_its_own_line_is_one_cell() -> None:
     assert [(r.email, r.name) for r in found.readers] == [("a@x.com", "Ann"), ("c@x.com", "Cy")]
     assert found.readers[0].fields["notes"] == "Referred by: bob@y.com met at the conference"
     assert found.skipped == ()
+
+
+NAME = "N" * 200_000  # past csv's field limit of 131,072 characters
+
+
+@pytest.mark.parametrize("cell", [f'"{NAME}"', NAME, f'"Lee, {NAME}"'])
+def test_a_field_past_the_csv_limit_with_balanced_quotes_says_so(cell: str):
+    big = f"big@example.com,{cell}"
+    result = parse_subscribers(f"email,name\nann@example.com,Ann\n{big}\nbo@example.com,Bo\n", "list.csv")
+    assert [(r.email, r.line) for r in result.readers] == [("ann@example.com", 2), ("bo@example.com", 4)]
+    (row,) = result.skipped
+    assert (row.line, row.raw) == (3, big)
+    assert row.reason == f"a field longer than 131,072 characters (this line is {len(big):,} characters)"
+
+
+def test_a_quote_left_open_on_a_line_past_the_csv_limit_is_still_a_quote():
+    big = f'big@example.com,"{NAME}'
+    result = parse_subscribers(f"email,name\n{big}\r\nbo@example.com,Bo\r\n")
+    assert [(r.email, r.line) for r in result.readers] == [("bo@example.com", 3)]
+    (row,) = result.skipped
+    assert (row.line, row.raw) == (2, big)
+    assert "quote opened on this line is not closed" in row.reason and "field longer" not in row.reason
+
+
+def test_every_unreadable_row_is_kept_in_skipped():
+    rows = []
+    for n in range(60):
+        rows.append(f'big{n}@example.com,"{NAME}"' if n % 2 else f'big{n}@example.com,"{NAME}')
+        rows.append(f"reader{n}@example.com,Reader {n}")
+    result = parse_subscribers("email,name\n" + "\n".join(rows) + "\n")
+    assert [r.email for r in result.readers] == [f"reader{n}@example.com" for n in range(60)]
+    assert [row.line for row in result.skipped] == list(range(2, 122, 2))
+    reasons = [row.reason.split(" ", 2)[1] for row in result.skipped]
+    assert reasons == ["quote", "field"] * 30

@@ -1,27 +1,35 @@
 """Delivery: getting a rendered issue to every reader exactly once, through the outbox or SMTP,
 with the ledger as the record of who has it."""
 
-from digestcli.delivery.ledger import STATES, IssueStatus, Ledger, read_status
 from digestcli.delivery.outbox import OutboxTransport
 from digestcli.delivery.plan import SendPlan, plan_send
 from digestcli.delivery.send import (
-    Backoff,
+    DraftChanged,
+    IssueReused,
+    LedgerBehind,
     SendInterrupted,
     SendStopped,
-    SendSummary,
     masthead_for,
+    refusal_for,
     send_issue,
+    settings_warnings,
     transport_for,
 )
 from digestcli.delivery.smtp import SmtpTransport
+from digestcli.delivery.summary import SendSummary
 from digestcli.delivery.transport import Hangup, Session, Transport
+from digestcli.delivery.workers import Backoff
+from digestcli.state.ledger import STATES, IssueStatus, Ledger, read_status
 
 __all__ = [
     "STATES",
     "Backoff",
+    "DraftChanged",
     "Hangup",
+    "IssueReused",
     "IssueStatus",
     "Ledger",
+    "LedgerBehind",
     "OutboxTransport",
     "SendInterrupted",
     "SendPlan",
@@ -33,6 +41,8 @@ __all__ = [
     "masthead_for",
     "plan_send",
     "read_status",
+    "refusal_for",
     "send_issue",
+    "settings_warnings",
     "transport_for",
 ]

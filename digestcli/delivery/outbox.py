@@ -7,6 +7,7 @@ see exactly what each reader would get.
 from __future__ import annotations
 
 import mailbox
+from collections.abc import Callable
 from pathlib import Path
 
 from digestcli.delivery.transport import Hangup, TemporaryFailure
@@ -41,7 +42,9 @@ class OutboxSession:
                 hint="check [delivery] outbox: it must be a folder digest can write, or not exist yet",
             ) from None
 
-    def send(self, sender: str, message: Message) -> str:
+    def send(self, sender: str, message: Message, before_data: Callable[[], None] | None = None) -> str:
+        if before_data is not None:
+            before_data()
         # Maildir files hold local line ends; CRLF is only how SMTP carries them.
         try:
             key = self._maildir.add(message.data.replace(b"\r\n", b"\n"))

@@ -3,11 +3,14 @@ asked, and ``send_issue`` follows it under the send lock, so what is shown is wh
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from digestcli.config import Workspace
-from digestcli.delivery.ledger import DEFERRED, DELIVERED, FAILED, PENDING, SENDING, UNKNOWN, read_states
+from digestcli.render import RenderedIssue
+from digestcli.state.history import Assessment, IssueFacts, assess
+from digestcli.state.ledger import DEFERRED, DELIVERED, FAILED, LEDGER_DB, PENDING, SENDING, UNKNOWN, Ledger
 from digestcli.subscribers import Subscriber, SubscriberList, SuppressionList
 
 NOT_LISTED = "no longer in the reader list"
@@ -28,6 +31,7 @@ class SendPlan:
     # list: the run marks them skipped rather than leave them pending for ever.
     unlisted: tuple[str, ...] = ()
     reasons: Mapping[str, str] = field(default_factory=dict)  # suppressed reader's key -> reason
+    assessment: Assessment = field(default_factory=Assessment)  # what the past says (plan_send only)
 
     def skipped_rows(self) -> dict[str, str]:
         """What the ledger marks skipped: address key -> why."""
@@ -36,8 +40,12 @@ class SendPlan:
         return rows
 
 
+def facts_of(rendered: RenderedIssue) -> IssueFacts:
+    return IssueFacts(rendered.issue_id, rendered.number, rendered.date, rendered.subject)
+
+
 def plan_send(
-    issue_id: str,
+    rendered: RenderedIssue,
     workspace: Workspace,
     subscribers: SubscriberList,
     *,
@@ -46,20 +54,33 @@ def plan_send(
     limit: int | None = None,
 ) -> SendPlan:
     """What ``send_issue`` would do now with the same options, for the editor to see before saying
-    yes. Reads the ledger and the suppression list, creates and changes nothing.
+    yes, with what the past says about it (``assessment``). Reads the ledger, the journal and the
+    suppression list; creates and changes nothing.
 
     A row another send has in flight right now counts as unknown here, as it will for the next run
     if that send dies. Raises InputError or DeliveryError when the ledger cannot be read.
     """
-    return plan_readers(
+    issue_id = rendered.issue_id
+    parts = rendered.fingerprint()
+    if (workspace.state / LEDGER_DB).exists():
+        with Ledger(workspace.state, read_only=True) as ledger:
+            states = ledger.states(issue_id)
+            if not states and rendered.name:
+                states = ledger.legacy_states(rendered.name)  # a send adopts them (Ledger.adopt)
+            assessment = assess(workspace.state, ledger, facts_of(rendered), parts, states=states)
+    else:
+        states = {}
+        assessment = assess(workspace.state, None, facts_of(rendered), parts)
+    plan = plan_readers(
         issue_id,
         subscribers,
-        read_states(workspace.state, issue_id),
+        states,
         SuppressionList(workspace.state).reasons(),
         resend_unknown=resend_unknown,
         retry_failed=retry_failed,
         limit=limit,
     )
+    return dataclasses.replace(plan, assessment=assessment)
 
 
 def plan_readers(

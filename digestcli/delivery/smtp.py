@@ -13,10 +13,10 @@ import re
 import smtplib
 import socket
 import ssl
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
-from digestcli.config import Config
+from digestcli.config import SMTP_SECURITIES, Config
 from digestcli.delivery.transport import (
     ConnectFailure,
     Hangup,
@@ -33,7 +33,6 @@ PASSWORD_ENV = "DIGEST_SMTP_PASSWORD"
 # RFC 5321 §4.5.3.2.6: wait 10 minutes for the reply to the end of the data. A server may check the
 # message (spam, viruses) before it answers, and giving up early makes the outcome unknown.
 DATA_TIMEOUT = 600.0
-SECURITIES = ("starttls", "ssl", "none")
 _CLEAR_TEXT_HINT = (
     'digest does not send mail or a password in the clear; use security = "ssl" for port 465,'
     ' or "none" only for a relay you trust on this machine'
@@ -56,8 +55,8 @@ class SmtpTransport:
         data_timeout: float = DATA_TIMEOUT,
         ssl_context: ssl.SSLContext | None = None,
     ):
-        if security not in SECURITIES:
-            raise ConfigError(f"smtp.security is {security!r}; choose one of {', '.join(SECURITIES)}")
+        if security not in SMTP_SECURITIES:
+            raise ConfigError(f"smtp.security is {security!r}; choose one of {', '.join(SMTP_SECURITIES)}")
         if username and not password:
             raise DeliveryError(
                 f"{PASSWORD_ENV} is not set, and [smtp] username is {username!r}",
@@ -76,6 +75,7 @@ class SmtpTransport:
         # socket.getfqdn() (smtplib's default) can stall on a reverse DNS lookup; this cannot.
         hostname = socket.gethostname()
         self._local_name = hostname if "." in hostname else ""
+        self._greeted = False  # a session was opened: the server has answered as SMTP before
 
     @classmethod
     def from_config(
@@ -104,6 +104,7 @@ class SmtpTransport:
             if hangup is not None:
                 hangup.release()
             raise
+        self._greeted = True
         return SmtpSession(client, self.timeout, self.data_timeout, hangup)
 
     def _connected(self, hangup: Hangup | None) -> smtplib.SMTP:
@@ -111,6 +112,15 @@ class SmtpTransport:
         where = self.name
         try:
             return self._handshake(hangup)
+        except _NoGreeting:
+            said = f"did not answer as an SMTP server (no greeting in {self.timeout:g} s)"
+            if self._greeted:  # it did before: a server too busy to answer, for now
+                raise ConnectFailure(f"{where} {said}") from None
+            # Never: the wrong port or the wrong kind of server, which waiting will not mend.
+            hint = "check [smtp] host and port"
+            if self.port == 465 and self.security != "ssl":
+                hint = 'port 465 speaks TLS from the first byte: set [smtp] security = "ssl"'
+            raise DeliveryError(said, where=where, hint=hint) from None
         except ssl.SSLCertVerificationError as exc:
             raise DeliveryError(
                 f"the server's certificate cannot be trusted: {exc.verify_message}",
@@ -219,7 +229,25 @@ class _Client(smtplib.SMTP):
         super().__init__(host, port, **options)
 
     def _get_socket(self, host: str, port: int, timeout: float) -> socket.socket:
-        return _open_socket(host, port, timeout, self.hangup)
+        sock = _open_socket(host, port, timeout, self.hangup)
+        self.reached = True
+        return sock
+
+    def connect(
+        self, host: str = "localhost", port: int = 0, source_address: Any = None
+    ) -> tuple[int, bytes]:
+        self.reached = False  # the TCP connection is made; what follows is the greeting's wait
+        try:
+            return super().connect(host, port, source_address)
+        except (TimeoutError, smtplib.SMTPServerDisconnected) as exc:
+            # smtplib reports a greeting that never came as a disconnect "...: timed out".
+            if self.reached and _describe(exc) == "timed out":
+                raise _NoGreeting() from None
+            raise
+
+
+class _NoGreeting(Exception):
+    """Connected, but no greeting came in time."""
 
 
 class _TlsClient(smtplib.SMTP_SSL, _Client):
@@ -276,7 +304,7 @@ class SmtpSession:
         self._pipelining = client.has_extn("pipelining")
         self._size = client.has_extn("size")
 
-    def send(self, sender: str, message: Message) -> str:
+    def send(self, sender: str, message: Message, before_data: Callable[[], None] | None = None) -> str:
         client = self._client
         reused, self._reused = self._reused, True
         mail = f"MAIL FROM:<{sender}>" + (f" SIZE={len(message.data)}" if self._size else "")
@@ -317,11 +345,19 @@ class SmtpSession:
             code, text = replies[refused]
             if refused == 0 and 500 <= code < 600:
                 raise SenderRefused(_reply(code, text))
-            raise _refused(code, text, self, at_recipient=refused == 1)
+            raise _refused(code, text, self, at_recipient=refused == 1, recipient=message.recipient)
 
-        # From here the data is on its way. The end-of-data mark is its last five bytes, and a server
-        # keeps nothing without it: if sendall fails, the mark did not leave, and trying again is safe.
-        # Once it has left, only the reply tells us, and a lost reply leaves the outcome unknown.
+        # The server took the recipient and waits for the data: from here it may leave. The caller
+        # records that first (the ledger's `sending`); a kill before this point left nothing out.
+        # The end-of-data mark is the data's last five bytes, and a server keeps nothing without it:
+        # if sendall fails, the mark did not leave, and trying again is safe. Once it has left, only
+        # the reply tells us, and a lost reply leaves the outcome unknown.
+        if before_data is not None:
+            try:
+                before_data()
+            except BaseException:
+                self.usable = False  # mid-transaction, waiting for data that will not come
+                raise
         payload = _dot_stuffed(message.data)
         if not payload.endswith(b"\r\n"):
             payload += b"\r\n"
@@ -396,18 +432,24 @@ _ENHANCED_STATUS = re.compile(r"[245]\.\d{1,3}\.\d{1,3}\b")
 
 
 def _refused(
-    code: int, text: bytes, session: SmtpSession, *, at_recipient: bool = False
+    code: int, text: bytes, session: SmtpSession, *, at_recipient: bool = False, recipient: str = ""
 ) -> TemporaryFailure | PermanentFailure:
     reply = _reply(code, text)
     if code == 421 or not 400 <= code < 600:
         session.usable = False  # 421: the server is closing the connection
     if not 500 <= code < 600:
         return TemporaryFailure(reply)
-    # A refusal at RCPT is about the reader when its status says so, or when it has none (a
-    # plain "550 no such user"); one with a policy or system status (5.7.1 relaying denied) is not.
+    # A refusal at RCPT is about the reader when its status says so or it has none (a plain "550 no
+    # such user"), or when it names the reader ("550 5.7.1 <ann@example.org>: Access denied"). A
+    # policy status (5.7.x) with no name in it (SES's "5.7.1 Email address is not verified") may be
+    # about the sender or the account: the send loop decides after a few in a row.
     status = reply[4:].lstrip()[:10]
-    personal = at_recipient and (_ABOUT_THE_MAILBOX.match(status) or not _ENHANCED_STATUS.match(status))
-    return PermanentFailure(reply, personal=bool(personal), at_recipient=at_recipient)
+    about_mailbox = bool(_ABOUT_THE_MAILBOX.match(status) or not _ENHANCED_STATUS.match(status))
+    names_reader = bool(recipient) and recipient.lower() in reply.lower()
+    personal = at_recipient and (about_mailbox or names_reader)
+    return PermanentFailure(
+        reply, personal=personal, at_recipient=at_recipient, policy=personal and not about_mailbox
+    )
 
 
 def _reply(code: int, text: bytes | str) -> str:

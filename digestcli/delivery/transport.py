@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import socket
 import threading
+from collections.abc import Callable
 from typing import Protocol
 
 from digestcli.message import Message
@@ -24,8 +25,12 @@ class Session(Protocol):
         """False once the connection is gone: the send loop opens a new session."""
         ...
 
-    def send(self, sender: str, message: Message) -> str:
-        """Deliver one message; returns the server's final reply. Raises one of the failures below."""
+    def send(self, sender: str, message: Message, before_data: Callable[[], None] | None = None) -> str:
+        """Deliver one message; returns the server's final reply. Raises one of the failures below.
+
+        ``before_data`` is called once the message is accepted for delivery and just before its
+        data can leave (after the server accepted the recipient and DATA): from then on, and not
+        before, it may arrive. A failure raised before the call means nothing went out."""
         ...
 
     def close(self) -> None:
@@ -102,15 +107,24 @@ class TemporaryFailure(Failure):
 class PermanentFailure(Failure):
     """The server refused the message for good (5xx); trying again would get the same answer.
 
-    ``personal``: the refusal is about this reader's address (no such mailbox, mailbox full), not
-    about the message or the sender, so the same reply for many readers says nothing about the run.
+    ``personal``: the refusal is about this reader (no such mailbox, mailbox full, or a refusal
+    that names the reader's address), not about the message or the sender.
     ``at_recipient``: it came at RCPT, naming the reader (even when its status is about policy).
+    ``policy``: personal, but for a policy reason (5.7.x): a relay that denies every address says
+    it the same way, so many in a row still stop the send.
     """
 
-    def __init__(self, reply: str, *, personal: bool = False, at_recipient: bool = False):
+    def __init__(
+        self, reply: str, *, personal: bool = False, at_recipient: bool = False, policy: bool = False
+    ):
         super().__init__(reply)
         self.personal = personal
         self.at_recipient = at_recipient
+        self.policy = policy
+
+
+class Stopping(Exception):
+    """Raised by a send's ``before_data`` when the run is stopping: the data must not leave."""
 
 
 class SenderRefused(PermanentFailure):

@@ -9,11 +9,14 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from digestcli.config import LintConfig
 from digestcli.draft import Issue, load_draft
 from digestcli.errors import ConfigError
+
+if TYPE_CHECKING:
+    from digestcli.state.history import Identities
 
 Severity = Literal["error", "warning"]
 
@@ -48,7 +51,8 @@ class Report:
     severity: Severity | None = None
 
 
-RuleCheck = Callable[[Issue, LintConfig], Iterable[Report]]
+# (issue, config) -> reports; a rule about the workspace also gets its Identities.
+RuleCheck = Callable[..., Iterable[Report]]
 
 
 @dataclass(frozen=True)
@@ -57,14 +61,17 @@ class Rule:
     severity: Severity
     summary: str
     check: RuleCheck
+    workspace: bool = False  # needs the other drafts and the ledger: runs only when lint has them
 
 
 RULES: dict[str, Rule] = {}
 
 
-def rule(name: str, severity: Severity, summary: str) -> Callable[[RuleCheck], RuleCheck]:
+def rule(
+    name: str, severity: Severity, summary: str, *, workspace: bool = False
+) -> Callable[[RuleCheck], RuleCheck]:
     def register(check: RuleCheck) -> RuleCheck:
-        RULES[name] = Rule(name, severity, summary, check)
+        RULES[name] = Rule(name, severity, summary, check, workspace)
         return check
 
     return register
@@ -72,7 +79,7 @@ def rule(name: str, severity: Severity, summary: str) -> Callable[[RuleCheck], R
 
 def _load_rules() -> None:
     # Imported for their @rule registrations.
-    from digestcli.lint import links, structure, text  # noqa: F401
+    from digestcli.lint import identity, links, structure, text  # noqa: F401
 
 
 def check_rule_settings(config: LintConfig, where: str | None = None) -> None:
@@ -108,13 +115,20 @@ def effective_severity(
     return reported or default
 
 
-def lint_issue(issue: Issue, config: LintConfig) -> list[Finding]:
+def lint_issue(issue: Issue, config: LintConfig, identities: Identities | None = None) -> list[Finding]:
+    """Every finding of every rule switched on, sorted by place. ``identities`` (the workspace's
+    drafts and sent issues) lets the rules about the workspace run too (``issue-reused``)."""
     _load_rules()
     findings: list[Finding] = []
     for spec in RULES.values():
         if effective_severity(spec.name, spec.severity, config) is None:
             continue
-        for report in spec.check(issue, config):
+        extra: tuple[Any, ...] = ()
+        if spec.workspace:
+            if identities is None:
+                continue
+            extra = (identities,)
+        for report in spec.check(issue, config, *extra):
             severity = effective_severity(spec.name, spec.severity, config, report.severity)
             assert severity is not None
             findings.append(

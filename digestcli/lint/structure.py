@@ -8,11 +8,11 @@ import re
 from collections.abc import Iterator
 
 from digestcli.config import LintConfig
-from digestcli.draft import Issue, Item
+from digestcli.draft import ISSUE_ID, Issue, Item, issue_id_of
 from digestcli.lint import Report, rule
 
 REQUIRED = ("title", "subject", "date")
-KNOWN = (*REQUIRED, "issue", "preheader")
+KNOWN = (*REQUIRED, "issue", "preheader", "id")
 
 
 @rule("front-matter", "error", "front matter missing, malformed, or with a missing or mistyped key")
@@ -39,6 +39,17 @@ def front_matter(issue: Issue, config: LintConfig) -> Iterator[Report]:
             front.line_of("date"),
             1,
             f"'date' is {values['date']!r}, not a date like {dt.date.today().isoformat()}",
+        )
+    if "id" in values and not (
+        isinstance(values["id"], (str, int))
+        and not isinstance(values["id"], bool)
+        and ISSUE_ID.fullmatch(str(values["id"]).strip())
+    ):
+        yield Report(
+            front.line_of("id"),
+            1,
+            f"'id' is {values['id']!r}: use letters, digits, '.', '_' and '-' (up to 100), like"
+            f" {issue_id_of({k: v for k, v in values.items() if k != 'id'}, 'weekly-42')}",
         )
     if "issue" in values and issue.number is None:
         yield Report(

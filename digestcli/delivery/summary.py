@@ -1,0 +1,42 @@
+"""What a send did, reader by reader counted: the summary ``digest send`` prints at the end."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class SendSummary:
+    """One run of a send: who was left out before it began, and what happened to the rest."""
+
+    issue_id: str
+    transport: str
+    readers: int = 0  # valid, distinct readers in the list
+    skipped: int = 0  # rows of the list skipped: invalid or duplicate addresses
+    suppressed: int = 0  # readers on the suppression list, not mailed
+    already_delivered: int = 0  # delivered by an earlier run
+    held_unknown: int = 0  # unknown from an earlier run, not resent (resend_unknown lifts this)
+    held_failed: int = 0  # failed in an earlier run, not retried (retry_failed lifts this)
+    recovered: int = 0  # rows a killed run left in flight, found and marked unknown now
+    planned: int = 0  # messages this run set out to send (after the limit)
+    delivered: int = 0
+    deferred: int = 0
+    failed: int = 0
+    unknown: int = 0
+    built: int = 0  # messages built (all of them in a dry run)
+    remaining: int = 0  # left pending: beyond the limit, or not reached before the send stopped
+    duration: float = 0.0  # seconds
+    dry_run: bool = False
+    test_address: str | None = None
+    interrupted: bool = False
+    retry_after: float | None = None  # time.time() before which a throttled relay is not worth trying
+    rerun_helps: bool = True  # False when the send stopped on something the editor must fix first
+    problems: list[tuple[str, str, str]] = field(default_factory=list)  # (address, state, reply)
+    # Per-reader link targets left out of a message: (address, field, value); see message.LinkGuard.
+    links_left_out: list[tuple[str, str, str]] = field(default_factory=list)
+
+    @property
+    def rate(self) -> float:
+        """Messages per second this run (built ones in a dry run)."""
+        done = self.built if self.dry_run else self.delivered + self.failed + self.unknown
+        return done / self.duration if self.duration > 0 else 0.0

@@ -1,0 +1,632 @@
+"""The send's worker threads: one per connection, each taking readers from a shared queue, trying
+each until it has an outcome, and deciding with the others when the relay cannot be used.
+
+A reader's row is committed ``sending`` only once the server has accepted the recipient and DATA
+(the transport's ``before_data``), and settled as soon as the server answers; see
+``state.ledger`` for why that makes a killed run safe to resume. The run stops on its own when:
+  - connections keep failing for longer than ``patience`` (an outage shorter than that is waited out);
+  - the server refuses the sender, or the login (tried once per run: the first connection is made
+    alone, before the others);
+  - the same refusal comes for several readers in a row: a permanent one about the sender, the
+    account or the message, or a temporary one (a quota, a throttle), which says when to try again.
+A refusal that names the reader fails that reader, and the send goes on.
+"""
+
+from __future__ import annotations
+
+import enum
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from digestcli.delivery.summary import SendSummary
+from digestcli.delivery.transport import (
+    ConnectFailure,
+    Hangup,
+    PermanentFailure,
+    SenderRefused,
+    Session,
+    StaleSession,
+    Stopping,
+    TemporaryFailure,
+    Transport,
+    UncertainDelivery,
+)
+from digestcli.errors import DeliveryError
+from digestcli.message import Message
+from digestcli.state.ledger import DEFERRED, DELIVERED, FAILED, PENDING, UNKNOWN, Ledger
+from digestcli.subscribers import Subscriber
+
+# How long Ctrl-C waits for messages already on the wire to be answered before cutting connections.
+INTERRUPT_GRACE = 5.0
+# Readers in a row (no delivery between, two domains at least) given the same permanent refusal
+# before the send stops: a refusal about the sender or the account looks like one about each
+# reader until it repeats.
+SAME_REFUSALS = 5
+# The same, for a refusal that names each reader for a policy reason ("550 5.7.1 <ann@...>: Access
+# denied"): one relay refuses some readers that way, another every reader. Only a long run of them
+# says it is the relay.
+SAME_NAMED_REFUSALS = 20
+# Readers in a row given the same temporary refusal (a quota, a throttle) before the send stops:
+# trying each reader again and again only hammers an account that is already held back.
+SAME_TEMPORARY = 5
+# RFC 5321 §4.5.4.1: a retry interval SHOULD be at least 30 minutes.
+RETRY_AFTER = 30 * 60
+# How long connections may keep failing (no server answering) before the send gives up.
+PATIENCE = 60.0
+
+# (delivered so far, messages this run, the reader's state; or "retrying: <why>" when connections
+# start failing). Called from the worker threads.
+Progress = Callable[[int, int, str], None]
+
+
+@dataclass(frozen=True)
+class Backoff:
+    """Waits between tries: first, doubling each time, never more than most (seconds)."""
+
+    first: float = 1.0
+    most: float = 30.0
+
+    def delay(self, failures: int) -> float:
+        return min(self.most, self.first * 2.0 ** min(max(0, failures - 1), 32))
+
+
+DEFAULT_BACKOFF = Backoff()
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C (or SIGTERM, SIGHUP) stopped the run; the ledger is settled."""
+
+
+def refusal_key(reply: str, address: str) -> str:
+    """A refusal with what differs from reader to reader taken out (their address, ids, counts),
+    so that one refusal given to everyone is seen as one."""
+    words = reply.lower().replace(address.lower(), "<reader>").split()
+    return " ".join("#" if i and any(c.isdigit() for c in w) else w for i, w in enumerate(words))
+
+
+def wait(event: threading.Event, timeout: float | None = None) -> bool:
+    """Event.wait in short steps: Ctrl-C reaches the main thread between two, however it is sent
+    (a SIGINT taken by another thread, or _thread.interrupt_main, wakes no one)."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while not event.wait(0.1 if deadline is None else max(0.0, min(0.1, deadline - time.monotonic()))):
+        if deadline is not None and time.monotonic() >= deadline:
+            return False
+    return True
+
+
+class _Pace:
+    """The rate limit shared by all connections: at most ``rate`` messages a second."""
+
+    def __init__(self, rate: float):
+        self._interval = 1.0 / rate if rate > 0 else 0.0
+        self._next = 0.0
+        self._lock = threading.Lock()
+
+    def wait(self, stop: threading.Event) -> None:
+        if not self._interval:
+            return
+        with self._lock:
+            now = time.monotonic()
+            slot = max(now, self._next)
+            self._next = slot + self._interval
+        if slot > now:
+            stop.wait(slot - now)
+
+
+class _Outcome(enum.Enum):
+    DONE = "done"  # the reader has an outcome for this run, or the run is stopping
+    RETRY = "retry"  # after a wait (backoff)
+    AGAIN = "again"  # at once, the attempt not counted (a stale connection)
+
+
+class _Streak:
+    """Readers in a row given the same refusal, and the refusal (its ``refusal_key``)."""
+
+    def __init__(self) -> None:
+        self.key = ""
+        self.readers: list[Subscriber] = []
+
+    def add(self, key: str, reader: Subscriber) -> int:
+        if key != self.key:
+            self.key, self.readers = key, []
+        if reader not in self.readers:
+            self.readers.append(reader)
+        return len(self.readers)
+
+    def domains(self) -> int:
+        return len({one.key.rpartition("@")[2] for one in self.readers})
+
+    def clear(self) -> None:
+        self.key, self.readers = "", []
+
+
+class _Worker:
+    """One connection's thread and what it holds, so the run can account for it at any moment."""
+
+    def __init__(self) -> None:
+        self.hangup = Hangup()
+        self.session: Session | None = None
+        self.reader: Subscriber | None = None  # taken from the queue; its outcome not yet counted
+        self.deferred = False  # the reader's row says deferred (tried, waiting to try again)
+        self.in_flight = False  # the reader's row is `sending`: its data may be on the wire
+        self.connecting = False
+
+
+class Dispatch:
+    """One run's workers and the state they share.
+
+    The lock guards the summary, the queue and every worker's fields. A worker's reader is counted
+    once: by the worker when its outcome is known, or by the main thread when the run ends without
+    it (``_close``); after that, workers count nothing.
+    """
+
+    def __init__(
+        self,
+        issue_id: str,
+        transport: Transport,
+        ledger: Ledger | None,  # None for a test send: it is not recorded
+        build: Callable[[Subscriber], Message],
+        sender: str,
+        summary: SendSummary,
+        *,
+        retries: int,
+        max_connection_failures: int,
+        rate: float,
+        backoff: Backoff,
+        progress: Progress | None,
+        patience: float = PATIENCE,
+        interrupt_grace: float = INTERRUPT_GRACE,
+        same_refusals: int = SAME_REFUSALS,
+    ):
+        self.issue_id = issue_id
+        self.transport = transport
+        self.ledger = ledger
+        self.build = build
+        self.sender = sender
+        self.summary = summary
+        self.retries = retries
+        self.max_connection_failures = max_connection_failures
+        self.patience = patience
+        self.interrupt_grace = interrupt_grace
+        self.same_refusals = max(2, same_refusals)
+        self.backoff = backoff
+        self.progress = progress
+        self.pace = _Pace(rate)
+        self.stop = threading.Event()
+        self.lock = threading.Lock()
+        self.queue: deque[Subscriber] = deque()
+        self.workers: list[_Worker] = []
+        self.connection_failures = 0  # in a row, over all workers
+        self.failing_since: float | None = None  # when the current run of failures began
+        self.refused = _Streak()  # permanent refusals since the last delivery
+        self.named = _Streak()  # refusals naming each reader for a policy reason
+        self.throttled = _Streak()  # temporary refusals
+        self.held_refusal = ""  # the refusal that stopped the run
+        self.error: BaseException | None = None
+        self.running = 0  # workers not yet finished
+        self.flying = 0  # workers with a row `sending`
+        self.finished = threading.Event()
+        self.quiet = threading.Event()  # no row `sending`
+        self.quiet.set()
+        self.closed = False
+        # The first connection is made alone: a refused login is then tried once, not once a worker.
+        self.first_open = threading.Lock()
+        self.opened = threading.Event()
+
+    # -- the main thread ---------------------------------------------------------------------------
+
+    def go(self, readers: list[Subscriber]) -> None:
+        """Send to ``readers``; returns when every one has an outcome or the run stopped.
+
+        Raises Interrupted on Ctrl-C (the ledger settled), the DeliveryError that stopped the run,
+        or the exception of a bug in a worker."""
+        self.queue.extend(readers)
+        self.workers = [_Worker() for _ in range(min(self.transport.connections, len(readers)))]
+        threads = [
+            threading.Thread(target=self._work, args=(worker,), name=f"digest-send-{n}", daemon=True)
+            for n, worker in enumerate(self.workers)
+        ]
+        self.running = len(threads)
+        if not threads:
+            self.finished.set()
+        try:
+            for thread in threads:
+                thread.start()
+            # Wait in short steps, so that Ctrl-C reaches this thread while the workers run (see
+            # wait). On an Event, not Thread.join(): a join cut short by KeyboardInterrupt can leave
+            # the thread looking finished while it still runs (Python 3.11).
+            while not self.finished.wait(0.1):
+                if self.stop.is_set():  # an error stops the run
+                    self._wind_down()
+                    break
+        except KeyboardInterrupt:
+            self._interrupt()
+            self._close()
+            raise Interrupted() from None
+        self._close()
+        if self.error is not None:
+            raise self.error
+
+    def _wind_down(self) -> None:
+        """After an error: messages on the wire get their answer; connections being made are cut."""
+        with self.lock:
+            connecting = [worker for worker in self.workers if worker.connecting]
+        for worker in connecting:
+            worker.hangup.cut()
+        wait(self.quiet)
+        wait(self.finished, 2.0)  # the rest end at once (QUIT); no need to hold the editor for it
+
+    def _interrupt(self) -> None:
+        self.summary.interrupted = True
+        with self.lock:
+            self.stop.set()
+        try:
+            # Let messages already on the wire get their answer; then cut every connection, also
+            # those still being made, and wait for the rows in flight to be settled. Workers with
+            # no row in flight need no waiting for: the summary counts their readers (_close).
+            wait(self.quiet, self.interrupt_grace)
+            for worker in self.workers:
+                worker.hangup.cut()
+            wait(self.quiet)
+        except KeyboardInterrupt:
+            # A second Ctrl-C: go now, but leave no row `sending`: those in flight become unknown
+            # here (a worker that learns the outcome first, or after, records it instead).
+            for worker in self.workers:
+                worker.hangup.cut()
+            with self.lock:
+                flying = [w.reader.key for w in self.workers if w.in_flight and w.reader is not None]
+            if self.ledger is not None and flying:
+                self.ledger.settle_in_flight(self.issue_id, flying, "in flight when the send was interrupted")
+
+    def _close(self) -> None:
+        """The run is over for the summary: count every reader a worker still holds, and the queue."""
+        with self.lock:
+            self.closed = True
+            summary = self.summary
+            summary.remaining += len(self.queue)
+            self.queue.clear()
+            for worker in self.workers:
+                reader, worker.reader = worker.reader, None
+                if reader is None:
+                    continue
+                if worker.in_flight:
+                    summary.unknown += 1
+                    summary.problems.append(
+                        (reader.email, UNKNOWN, "in flight when the send was interrupted")
+                    )
+                elif worker.deferred:
+                    summary.deferred += 1  # tried and deferred already (the row says so)
+                else:
+                    summary.remaining += 1
+
+    # -- the workers --------------------------------------------------------------------------------
+
+    def _work(self, worker: _Worker) -> None:
+        try:
+            while True:
+                with self.lock:
+                    if self.stop.is_set() or not self.queue:
+                        break
+                    worker.reader, worker.deferred = self.queue.popleft(), False
+                self._deliver(worker, worker.reader)
+        except BaseException as exc:
+            self._fail(exc)
+        finally:
+            self._leave(worker)
+            session, worker.session = worker.session, None
+            if session is not None:
+                session.close()
+            worker.hangup.release()
+            with self.lock:
+                self.running -= 1
+                if not self.running:
+                    self.finished.set()
+
+    def _deliver(self, worker: _Worker, reader: Subscriber) -> None:
+        """Try one reader until it has an outcome, or the run stops (then ``_work`` leaves it)."""
+        message = self.build(reader)
+        with self.lock:
+            self.summary.built += 1
+        attempts = 0
+        forgive_stale = True
+        while True:
+            session = worker.session
+            if session is None or not session.usable:
+                session = self._reconnect(worker)
+                if session is None:  # the run is stopping; this reader was not tried (again)
+                    return
+            self.pace.wait(self.stop)
+            if self.stop.is_set():
+                return
+            attempts += 1
+            outcome = self._attempt(worker, reader, session, message, attempts, forgive_stale=forgive_stale)
+            if outcome is _Outcome.DONE:
+                return
+            if outcome is _Outcome.AGAIN:
+                attempts -= 1
+                forgive_stale = False
+                continue
+            self.stop.wait(self.backoff.delay(attempts))
+
+    def _take_off(self, worker: _Worker, reader: Subscriber) -> None:
+        """``before_data``: the data is about to leave. Record it so, unless the run is stopping."""
+        with self.lock:
+            if self.stop.is_set():
+                raise Stopping()
+            worker.in_flight = True
+            self.flying += 1
+            self.quiet.clear()
+        if self.ledger is not None:
+            self.ledger.sending(self.issue_id, reader.key)
+
+    def _landed(self, worker: _Worker) -> None:
+        with self.lock:
+            if worker.in_flight:
+                worker.in_flight = False
+                self.flying -= 1
+                if not self.flying:
+                    self.quiet.set()
+
+    def _attempt(
+        self,
+        worker: _Worker,
+        reader: Subscriber,
+        session: Session,
+        message: Message,
+        attempts: int,
+        *,
+        forgive_stale: bool,
+    ) -> _Outcome:
+        """One try of one reader: settle what the server said."""
+        try:
+            reply = session.send(self.sender, message, lambda: self._take_off(worker, reader))
+        except Stopping:
+            # Accepted for delivery, and let go before the data: nothing went out.
+            self._settle(worker, reader, PENDING, "the send stopped before its data was sent", final=False)
+            return _Outcome.DONE
+        except TemporaryFailure as failure:
+            if isinstance(failure, StaleSession) and forgive_stale:
+                # An idle connection the server had closed: reconnect and try again at once, with
+                # the attempt taken back; it is no one's failure.
+                self._settle(worker, reader, PENDING, failure.reply, final=False)
+                return _Outcome.AGAIN
+            return self._temporary(worker, reader, failure, attempts, session)
+        except SenderRefused as failure:
+            self._server_answered()
+            # About the sender, not the reader: the row goes back to pending, the attempt with it.
+            self._settle(worker, reader, PENDING, failure.reply, final=False)
+            self._fail(
+                DeliveryError(
+                    f"the server refuses the sender <{self.sender}>: {failure.reply}",
+                    where=self.transport.name,
+                    hint="check [newsletter] from and the account's right to send from it;"
+                    " no reader was marked failed",
+                ),
+                rerun_helps=False,
+            )
+        except PermanentFailure as failure:
+            self._server_answered()
+            self._settle(worker, reader, FAILED, failure.reply)
+            if not failure.personal:
+                self._same_refusal(
+                    reader, failure.reply, self.refused, self.same_refusals, failure.at_recipient
+                )
+            elif failure.policy:
+                self._same_refusal(reader, failure.reply, self.named, SAME_NAMED_REFUSALS, keep_failed=True)
+        except UncertainDelivery as failure:
+            self._settle(worker, reader, UNKNOWN, failure.reply)
+            # A relay that keeps losing the reply to the data is broken, even if it takes the
+            # data: it counts towards giving up like a connection that fails.
+            if not self.stop.is_set():
+                self._connection_failed(failure.reply)
+        except BaseException as exc:
+            # A bug, or an error we do not know the phase of: the data may be out if it was about to.
+            if worker.in_flight:
+                self._settle(worker, reader, UNKNOWN, f"stopped by an internal error: {exc!r}")
+            else:
+                self._settle(worker, reader, PENDING, f"stopped by an internal error: {exc!r}", final=False)
+            raise
+        else:
+            self._server_answered(delivered=True)
+            self._settle(worker, reader, DELIVERED, reply)
+        return _Outcome.DONE
+
+    def _temporary(
+        self, worker: _Worker, reader: Subscriber, failure: TemporaryFailure, attempts: int, session: Session
+    ) -> _Outcome:
+        """Settle a temporary failure: the reader is done for this run, or to be tried again."""
+        if session.usable:
+            self._server_answered()  # a 4xx on a live connection is the server working
+            self._throttled(reader, failure.reply)
+        elif not self.stop.is_set():
+            self._connection_failed(failure.reply)
+        if self.stop.is_set() and self.summary.interrupted:
+            # Ctrl-C: it did not go out, and this run gave up on it, not the server.
+            self._settle(worker, reader, PENDING, failure.reply, final=False)
+            return _Outcome.DONE
+        if attempts >= self.retries or self.stop.is_set():
+            self._settle(worker, reader, DEFERRED, failure.reply)
+            return _Outcome.DONE
+        # Not in flight while we wait: a kill now must not make it unknown.
+        self._settle(worker, reader, DEFERRED, failure.reply, final=False)
+        return _Outcome.RETRY
+
+    def _reconnect(self, worker: _Worker) -> Session | None:
+        """A new session for the worker (the old one closed), or None when the run is stopping."""
+        old, worker.session = worker.session, None
+        if old is not None:
+            old.close()
+        while not self.stop.is_set():
+            failure: ConnectFailure | None = None
+            with self.lock:
+                worker.connecting = True
+            try:
+                if self.opened.is_set():
+                    worker.session = self.transport.open(worker.hangup)
+                else:
+                    with self.first_open:  # the others wait here until one connection worked
+                        if self.stop.is_set():
+                            break
+                        worker.session = self.transport.open(worker.hangup)
+                        self.opened.set()
+                return worker.session
+            except ConnectFailure as caught:
+                failure = caught
+            except DeliveryError as error:
+                self._fail(error, rerun_helps=False)  # no STARTTLS, a refused login, a bad certificate
+                break
+            finally:
+                with self.lock:
+                    worker.connecting = False
+            if self.stop.is_set():
+                break
+            failures = self._connection_failed(failure.reply)
+            self.stop.wait(self.backoff.delay(failures))
+        return None
+
+    def _fail(self, error: BaseException, *, rerun_helps: bool = True) -> None:
+        with self.lock:
+            if self.error is None:
+                self.error = error
+                self.summary.rerun_helps = rerun_helps
+            self.stop.set()
+
+    def _connection_failed(self, reply: str) -> int:
+        with self.lock:
+            now = time.monotonic()
+            if self.failing_since is None:
+                self.failing_since = now
+            self.connection_failures += 1
+            failures = self.connection_failures
+            waited = now - self.failing_since
+            delivered, planned = self.summary.delivered, self.summary.planned
+            if failures >= self.max_connection_failures and waited >= self.patience and self.error is None:
+                self.error = DeliveryError(
+                    f"giving up after {failures} connection failures in a row over {waited:.0f} s;"
+                    f" the last: {reply}",
+                    where=self.transport.name,
+                    hint="the ledger is up to date: run the send again once the server is back",
+                )
+                self.stop.set()
+        if failures == 1 and self.progress is not None and not self.stop.is_set():
+            self.progress(delivered, planned, f"retrying: {reply}")  # an outage begins: say so
+        return failures
+
+    def _server_answered(self, *, delivered: bool = False) -> None:
+        with self.lock:
+            self.connection_failures = 0
+            self.failing_since = None
+            if delivered:
+                self.refused.clear()
+                self.named.clear()
+                self.throttled.clear()
+
+    def _throttled(self, reader: Subscriber, reply: str) -> None:
+        """Stop when readers in a row get the same temporary refusal: a quota or a throttle that
+        more tries now will not lift. Their rows say deferred; the next run tries them again."""
+        key = refusal_key(reply, reader.email)
+        with self.lock:
+            count = self.throttled.add(key, reader)
+            if count < SAME_TEMPORARY or self.error is not None:
+                return
+            after = time.time() + RETRY_AFTER
+            self.summary.retry_after = after
+            self.summary.rerun_helps = False
+            self.error = DeliveryError(
+                f"the server refused {count} readers in a row for now: {reply}",
+                where=self.transport.name,
+                hint=f"try again after {time.strftime('%H:%M', time.localtime(after))}: a quota or a"
+                " throttle is not lifted by trying sooner (RFC 5321 asks for 30 minutes at least);"
+                " the ledger is up to date",
+            )
+            self.stop.set()
+
+    def _same_refusal(
+        self, reader: Subscriber, reply: str, streak: _Streak, limit: int, keep_failed: bool = False
+    ) -> None:
+        """Stop when readers in a row all get the same refusal: it is about the sender, the account
+        or the message (SES's "Email address is not verified"), not them. They go back to pending,
+        and so does anyone the other connections get it for while the run stops.
+
+        ``keep_failed``: the refusal came at RCPT, naming each reader ("554 5.7.1 <addr>: Recipient
+        address rejected"). The run still stops (a relay denying every address must not fail the
+        whole list), but those few stay failed, so a server that really refuses just them cannot
+        stop every later run at the same readers; --retry-failed tries them again."""
+        key = refusal_key(reply, reader.email)
+        with self.lock:
+            if key == self.held_refusal:
+                held = [reader]
+            else:
+                count = streak.add(key, reader)
+                # At two domains at least: one domain refusing us by its policy (a firewall, a
+                # blocklist) is that domain's affair, and must not hold up the rest of the list.
+                if count < limit or streak.domains() < 2 or self.error is not None:
+                    return
+                held, self.held_refusal = list(streak.readers), key
+                streak.clear()
+                self.error = DeliveryError(
+                    f"the server gave the same refusal for {len(held)} readers in a row: {reply}",
+                    where=self.transport.name,
+                    hint="it is about the sender, the account or the message, not the readers: fix"
+                    " that, then run the send again"
+                    + (
+                        " (those readers stay failed: --retry-failed tries them again)"
+                        if keep_failed
+                        else " (those readers are pending again)"
+                    ),
+                )
+                self.summary.rerun_helps = False
+                self.stop.set()
+            if keep_failed:
+                return
+            if not self.closed:
+                summary = self.summary
+                summary.failed -= len(held)
+                summary.remaining += len(held)
+                emails = {one.email for one in held}
+                summary.problems[:] = [p for p in summary.problems if not (p[0] in emails and p[1] == FAILED)]
+        if self.ledger is not None:
+            for one in held:
+                self.ledger.record(self.issue_id, one.key, PENDING, f"held back after: {reply}")
+
+    def _leave(self, worker: _Worker) -> None:
+        """The worker stops before its reader's next try: count the reader as the row says."""
+        with self.lock:
+            reader, worker.reader = worker.reader, None
+            if reader is None or self.closed:
+                return
+            if worker.deferred:
+                self.summary.deferred += 1  # tried and deferred already (the row says so)
+            else:
+                self.summary.remaining += 1
+
+    def _settle(
+        self, worker: _Worker, reader: Subscriber, state: str, reply: str, *, final: bool = True
+    ) -> None:
+        """Record an outcome; ``final``: the reader is done for this run (counted, let go of)."""
+        with self.lock:
+            worker.deferred = state == DEFERRED
+            if final and not self.closed and worker.reader is reader:
+                worker.reader = None
+                summary = self.summary
+                if state == DELIVERED:
+                    summary.delivered += 1
+                elif state == DEFERRED:
+                    summary.deferred += 1
+                elif state == FAILED:
+                    summary.failed += 1
+                elif state == UNKNOWN:
+                    summary.unknown += 1
+                if state != DELIVERED:
+                    summary.problems.append((reader.email, state, reply))
+                if self.progress is not None:
+                    self.progress(summary.delivered, summary.planned, state)
+        # After the count: if the ledger cannot take it, the summary still says what the server did.
+        try:
+            if self.ledger is not None:
+                self.ledger.record(self.issue_id, reader.key, state, reply, counted=worker.in_flight)
+        finally:
+            self._landed(worker)

@@ -1,0 +1,26 @@
+"""Rules on the issue's identity: an id or number that belongs to another draft or to an issue
+already sent (a draft copied as next week's start would otherwise be taken for last week's)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from digestcli.config import LintConfig
+from digestcli.draft import Issue
+from digestcli.lint import Report, rule
+from digestcli.state.history import Identities, IssueFacts, identity_problems
+
+
+@rule(
+    "issue-reused",
+    "error",
+    "the issue's id or number belongs to another draft, or to an issue already sent",
+    workspace=True,
+)
+def issue_reused(issue: Issue, config: LintConfig, identities: Identities) -> Iterator[Report]:
+    date = issue.date.isoformat() if issue.date else ""
+    facts = IssueFacts(issue.issue_id, issue.number, date, issue.subject, issue.path)
+    front = issue.front
+    line = front.line_of("id") if "id" in front.values else front.line_of("issue")
+    for problem in identity_problems(facts, identities):
+        yield Report(line, 1, problem)

@@ -1,0 +1,91 @@
+"""Everything digest keeps in the workspace's ``.digest/`` folder, and how its failures are said.
+
+The ledger (who has which issue), the journal beside it (the same story in plain text, so that a
+lost or damaged ledger is noticed and can be rebuilt), and the helpers every state file shares.
+Nothing here imports the rendering stack or the address validator: ``digest lint`` and
+``digest status`` read the state and must start fast.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+
+from digestcli.errors import DeliveryError, DigestError, InputError
+
+try:
+    import fcntl
+except ImportError:  # Windows: no advisory locks; one send at a time is then the editor's to keep
+    fcntl = None  # type: ignore[assignment]
+
+LOCK_FILE = "send.lock"
+RECOVER_HINT = "`digest recover` rebuilds it from the journal in .digest/journal/"
+
+
+def make_state_dir(state_dir: Path) -> None:
+    """The workspace's state folder (.digest/), made when first needed."""
+    try:
+        state_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(
+            f"cannot make the state folder: {exc.strerror or exc}",
+            where=str(state_dir),
+            hint="it must be a folder digest can write (.digest/ in the workspace)",
+        ) from None
+
+
+def state_file_error(exc: sqlite3.Error, path: Path, what: str) -> DigestError:
+    """An SQLite failure on one of digest's state files, said as what the editor can do about it."""
+    text = str(exc)
+    where = str(path)
+    if isinstance(exc, sqlite3.OperationalError) and ("locked" in text or "busy" in text):
+        return DeliveryError(
+            f"the {what} is locked ({text})",
+            where=where,
+            hint=f"another program holds the {what} (a send still running, or a database browser);"
+            " close it and try again",
+        )
+    damaged = "not a database" in text or "malformed" in text
+    if damaged or "no such table" in text or "no such column" in text:
+        if what == "ledger":
+            # Moving a damaged ledger aside would make digest forget who has each issue, and the
+            # next send would mail them again: the journal is what brings that back.
+            hint = f"{RECOVER_HINT}, after moving this file aside"
+        else:
+            hint = "move the file aside; digest starts a new one"
+        return InputError(f"not a digest {what}, or a damaged one ({text})", where=where, hint=hint)
+    if isinstance(exc, sqlite3.OperationalError) and ("readonly" in text or "unable to open" in text):
+        return InputError(
+            f"cannot write the {what} ({text})",
+            where=where,
+            hint=f"check that {path.parent} is a folder you can write",
+        )
+    return DeliveryError(f"the {what} failed: {text}", where=where)
+
+
+@contextlib.contextmanager
+def send_lock(state_dir: Path) -> Iterator[None]:
+    """One send (or ledger recovery) per workspace at a time: a second would take the first's
+    in-flight rows for dead."""
+    make_state_dir(state_dir)
+    path = state_dir / LOCK_FILE
+    with open(path, "a+", encoding="utf-8") as handle:
+        if fcntl is not None:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                handle.seek(0)
+                holder = handle.read().strip() or "unknown"
+                raise DeliveryError(
+                    f"another send is running in this workspace (pid {holder})",
+                    where=str(path),
+                    hint="wait for it to finish; the lock goes with the process",
+                ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"{os.getpid()}\n")
+        handle.flush()
+        yield  # the kernel drops the lock when the file closes, or the process dies

@@ -1,0 +1,172 @@
+"""What the workspace's past says about sending an issue now: an id or number that belongs to
+another issue, a ledger that knows less than the journal, a draft changed since readers got it.
+
+These are the checks that stand between an ordinary mistake (a draft copied as next week's start,
+a deleted ledger, an edit mid-send) and readers mailed twice or the wrong issue. ``digest lint``
+reports the first (``issue-reused``); ``digest send`` refuses on all three unless told otherwise.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from digestcli.state.journal import Journal
+from digestcli.state.ledger import DELIVERED, FAILED, LEDGER_DB, SENDING, UNKNOWN, Ledger, SentIssue
+
+# What a run sends, part by part, as the editor would name it.
+PARTS = {
+    "subject": "the subject",
+    "preheader": "the preheader",
+    "html": "the HTML part",
+    "text": "the text part",
+}
+# Journal states that mean "this reader may have the issue".
+_HAS_IT = (DELIVERED, UNKNOWN, SENDING)
+
+
+@dataclass(frozen=True)
+class IssueFacts:
+    """The few facts about an issue the checks need (from a draft, or a rendered issue)."""
+
+    issue_id: str
+    number: int | None
+    date: str
+    subject: str
+    path: Path | None = None
+
+
+@dataclass(frozen=True)
+class Identities:
+    """Which ids the drafts in drafts/ have, and which issues the ledger has sent."""
+
+    drafts: Mapping[str, tuple[Path, ...]] = field(default_factory=dict)
+    sent: Mapping[str, SentIssue] = field(default_factory=dict)
+
+
+def fingerprint(**parts: str) -> dict[str, str]:
+    """A short hash of each part of what a run sends, so that the next run can tell what changed."""
+    return {name: hashlib.sha256(text.encode("utf-8")).hexdigest()[:32] for name, text in parts.items()}
+
+
+def changed_parts(before: Mapping[str, Any] | None, now: Mapping[str, str]) -> list[str]:
+    """The parts that differ from the last run's (as the editor names them), in PARTS order."""
+    if not before:
+        return []
+    return [PARTS.get(name, name) for name in now if before.get(name) != now[name]]
+
+
+def identity_problems(issue: IssueFacts, identities: Identities) -> list[str]:
+    """Why this issue's id or number is taken: by another draft, or by an issue already sent."""
+    problems = []
+    here = issue.path.resolve() if issue.path else None
+    others = [p for p in identities.drafts.get(issue.issue_id, ()) if p.resolve() != here]
+    if others:
+        problems.append(
+            f"{_shown(others[0])} has the same issue id '{issue.issue_id}': give one of them its own"
+            " `id:` in the front matter (`digest new --like DRAFT` starts from an earlier draft"
+            " with a new id)"
+        )
+    sent = identities.sent.get(issue.issue_id)
+    if sent is not None:
+        differs = []
+        if sent.number is not None and issue.number is not None and sent.number != issue.number:
+            differs.append(f"issue {sent.number}, not {issue.number}")
+        if sent.date and issue.date and sent.date != issue.date:
+            differs.append(f"dated {sent.date}, not {issue.date}")
+        if differs:
+            problems.append(
+                f"the id '{issue.issue_id}' was already sent as another issue ({', '.join(differs)}):"
+                " a copy of an earlier draft? give this one its own `id:` in the front matter"
+            )
+    if issue.number is not None:
+        for other in identities.sent.values():
+            if other.number == issue.number and other.issue_id != issue.issue_id:
+                problems.append(
+                    f"issue number {issue.number} was already sent as '{other.issue_id}'"
+                    + (f" ({other.date})" if other.date else "")
+                    + f": set `issue:` to {_next_number(identities)}, or give the draft that issue's `id:`"
+                    " if it is the same issue"
+                )
+                break
+    return problems
+
+
+def _next_number(identities: Identities) -> int:
+    return max((s.number for s in identities.sent.values() if s.number is not None), default=0) + 1
+
+
+def _shown(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
+def journal_gaps(ledger_states: Mapping[str, str], journal_states: Mapping[str, str]) -> Counter[str]:
+    """Readers the journal says may have the issue (delivered, unknown, in flight) whose ledger row
+    is missing or says less: state in the journal -> how many. Empty when the ledger is whole."""
+    gaps: Counter[str] = Counter()
+    for address, state in journal_states.items():
+        if state in _HAS_IT and ledger_states.get(address) not in (DELIVERED, UNKNOWN, SENDING, FAILED):
+            gaps[UNKNOWN if state == SENDING else state] += 1
+    return gaps
+
+
+def describe_gaps(gaps: Mapping[str, int]) -> str:
+    parts = [f"{count:,} {state}" for state, count in sorted(gaps.items())]
+    return ", ".join(parts)
+
+
+def read_identities(state_dir: Path, ids_of: Mapping[Path, str]) -> Identities:
+    """Identities of a workspace, reading only: ``ids_of`` is each draft's id (``draft.draft_ids``)."""
+    by_id: dict[str, list[Path]] = {}
+    for path, issue_id in ids_of.items():
+        by_id.setdefault(issue_id, []).append(path)
+    sent: dict[str, SentIssue] = {}
+    if (state_dir / LEDGER_DB).exists():
+        with Ledger(state_dir, read_only=True) as ledger:
+            sent = ledger.sent_issues()
+    return Identities({k: tuple(v) for k, v in by_id.items()}, sent)
+
+
+@dataclass(frozen=True)
+class Assessment:
+    """What the past says about sending an issue now (see ``assess``)."""
+
+    conflicts: tuple[str, ...] = ()  # the id or number is another issue's
+    gaps: Mapping[str, int] = field(default_factory=dict)  # the journal knows readers the ledger does not
+    changed: tuple[str, ...] = ()  # parts that differ from what readers already got
+    had_it: int = 0  # readers who may have an earlier version (delivered, unknown, in flight)
+    previous_subject: str = ""
+
+
+def assess(
+    state_dir: Path,
+    ledger: Ledger | None,
+    issue: IssueFacts,
+    parts: Mapping[str, str],
+    *,
+    states: Mapping[str, str] | None = None,
+) -> Assessment:
+    """The checks ``digest send`` makes before sending ``issue`` (whose parts hash to ``parts``).
+    ``ledger`` is None when there is none (lost, or never made): the journal is read all the same.
+    ``states``: the issue's rows, when the caller has them already."""
+    replay = Journal(state_dir).replay(issue.issue_id)
+    if states is None:
+        states = ledger.states(issue.issue_id) if ledger is not None else {}
+    sent = ledger.sent_issues() if ledger is not None else {}
+    conflicts = identity_problems(issue, Identities({}, sent))
+    gaps = journal_gaps(states, replay.states)
+    had_it = sum(1 for state in states.values() if state in _HAS_IT)
+    changed: list[str] = []
+    previous = ""
+    if had_it:
+        last = ledger.last_run(issue.issue_id) if ledger is not None else None
+        changed = changed_parts(last, parts)
+        previous = str((last or {}).get("subject_text", ""))
+    return Assessment(tuple(conflicts), dict(gaps), tuple(changed), had_it, previous)

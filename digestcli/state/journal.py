@@ -1,0 +1,125 @@
+"""The journal: a plain-text, append-only copy of every send's story, one file per issue, kept
+beside the ledger so that a ledger that is lost, replaced by an old copy or damaged is noticed
+before anyone is mailed twice, and can be rebuilt (``digest recover``).
+
+``.digest/journal/<issue id>.log`` holds two kinds of line, tab-separated:
+
+    run      <time>  {"issue_id": ..., "number": ..., "date": ..., "subject": ..., "parts": {...}}
+    reader   <time>  <state>  <address>  <reply>
+
+A ``run`` line is written when a send starts; a ``reader`` line each time the ledger records a
+reader's state for the issue (``sending`` before the data can leave, then the outcome). Replaying
+the reader lines gives each reader's last state; a reader left ``sending`` is ``unknown``. Each
+line is one ``write`` on a file opened for appending, so a killed process leaves whole lines (a
+torn last line is skipped on reading).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+JOURNAL_DIR = "journal"
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
+_NOT_ONE_FIELD = re.compile(r"[\t\r\n]+")
+
+
+@dataclass
+class Replay:
+    """What a journal says about one issue."""
+
+    issue_id: str
+    runs: list[dict[str, Any]] = field(default_factory=list)  # each run line's record, oldest first
+    states: dict[str, str] = field(default_factory=dict)  # address -> last state (sending as is)
+
+
+def journal_name(issue_id: str) -> str:
+    """The journal's file name for an issue: the id itself when it is safe as a file name."""
+    safe = _UNSAFE.sub("_", issue_id).lstrip(".") or "issue"
+    if safe != issue_id:
+        safe += "-" + hashlib.sha256(issue_id.encode("utf-8")).hexdigest()[:8]
+    return f"{safe}.log"
+
+
+class Journal:
+    """The journals of one workspace. Appends are safe from several threads."""
+
+    def __init__(self, state_dir: str | Path):
+        self.folder = Path(state_dir) / JOURNAL_DIR
+        self._files: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def path(self, issue_id: str) -> Path:
+        return self.folder / journal_name(issue_id)
+
+    def close(self) -> None:
+        with self._lock:
+            files, self._files = self._files, {}
+        for fd in files.values():
+            os.close(fd)
+
+    def note_run(self, issue_id: str, record: dict[str, Any]) -> None:
+        """A send of the issue starts: what it sends (see ``Ledger.begin_run``)."""
+        line = json.dumps({"issue_id": issue_id, **record}, ensure_ascii=False, sort_keys=True)
+        self._append(issue_id, f"run\t{time.time():.3f}\t{line}\n")
+
+    def note(self, issue_id: str, state: str, address: str, reply: str = "") -> None:
+        """A reader's state for the issue, as the ledger just recorded it."""
+        reply = _NOT_ONE_FIELD.sub(" ", reply)[:500]
+        self._append(issue_id, f"reader\t{time.time():.3f}\t{state}\t{address}\t{reply}\n")
+
+    def _append(self, issue_id: str, line: str) -> None:
+        data = line.encode("utf-8")
+        with self._lock:
+            fd = self._files.get(issue_id)
+            if fd is None:
+                self.folder.mkdir(parents=True, exist_ok=True)
+                fd = os.open(self.path(issue_id), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+                self._files[issue_id] = fd
+            os.write(fd, data)
+
+    def replay(self, issue_id: str) -> Replay:
+        """Everything the issue's journal says; an empty Replay when there is none."""
+        return _replay(self.path(issue_id), issue_id)
+
+    def replay_all(self) -> list[Replay]:
+        """Every journal in the folder, each under the id its run lines give (its file name's
+        stem when it has none)."""
+        if not self.folder.is_dir():
+            return []
+        found = []
+        for path in sorted(self.folder.glob("*.log")):
+            replay = _replay(path, path.stem)
+            if replay.runs:
+                replay.issue_id = str(replay.runs[0].get("issue_id") or replay.issue_id)
+            found.append(replay)
+        return found
+
+
+def _replay(path: Path, issue_id: str) -> Replay:
+    replay = Replay(issue_id)
+    try:
+        with path.open("r", encoding="utf-8", errors="replace", newline="\n") as handle:
+            for line in handle:
+                if not line.endswith("\n"):
+                    break  # torn by a kill mid-write: the write it belongs to never finished
+                parts = line.rstrip("\n").split("\t")
+                if parts[0] == "reader" and len(parts) >= 4:
+                    replay.states[parts[3]] = parts[2]
+                elif parts[0] == "run" and len(parts) >= 3:
+                    try:
+                        record = json.loads(parts[2])
+                    except ValueError:
+                        continue
+                    if isinstance(record, dict):
+                        replay.runs.append(record)
+    except FileNotFoundError:
+        pass
+    return replay
