@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from digestcli.errors import DeliveryError, InputError
 from digestcli.state.ledger import (
     DEFERRED,
     DELIVERED,
@@ -20,7 +21,6 @@ from digestcli.state.ledger import (
     read_states,
     read_status,
 )
-from digestcli.errors import DeliveryError, InputError
 
 ISSUE = "2026-11-20-weekly"
 

@@ -10,8 +10,8 @@ import pytest
 from smtp_server import make_issue, make_workspace, write_readers
 
 from digestcli.delivery import OutboxTransport, plan_send, read_status, send_issue, transport_for
-from digestcli.state.ledger import DELIVERED, FAILED, PENDING, SKIPPED, UNKNOWN, Ledger
 from digestcli.errors import DeliveryError, InputError
+from digestcli.state.ledger import DELIVERED, FAILED, PENDING, SKIPPED, UNKNOWN, Ledger
 from digestcli.subscribers import SuppressionList, load_subscribers
 
 ISSUE = make_issue()

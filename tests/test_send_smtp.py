@@ -22,6 +22,7 @@ from digestcli.config import Workspace
 from digestcli.delivery import Backoff, SendInterrupted, SendStopped, SendSummary, SmtpTransport, send_issue
 from digestcli.delivery import transport as transport_module
 from digestcli.delivery import workers as workers_module
+from digestcli.errors import DeliveryError
 from digestcli.state.ledger import (
     DEFERRED,
     DELIVERED,
@@ -32,7 +33,6 @@ from digestcli.state.ledger import (
     Ledger,
     read_status,
 )
-from digestcli.errors import DeliveryError
 from digestcli.subscribers import SuppressionList
 
 FAST = Backoff(first=0.001, most=0.01)
