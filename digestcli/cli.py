@@ -175,6 +175,15 @@ def new(
     slug: Annotated[
         str | None, typer.Option(help="The file name after the date.", show_default="from the title")
     ] = None,
+    like: Annotated[
+        Path | None,
+        typer.Option(
+            "--like",
+            metavar="DRAFT",
+            help="Start from an earlier draft (its standing text kept) with a new id, number and date.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Scaffold a new issue as drafts/DATE-SLUG.md.
 
@@ -182,12 +191,20 @@ def new(
     drafts/), and TODO placeholders that `digest lint` reports until you replace them. An
     existing file is never overwritten.
 
-    [b]Example[/b]: digest new --items 12 --date 2026-11-27
+    The draft gets an `id` of its own: the ledger knows the issue by it, so renaming or moving
+    the file later changes nothing. --like copies an earlier draft (the greeting, the wrap-up,
+    every story) as the next issue, with a new id, number and date, and its subject marked TODO.
+
+    [b]Examples[/b]
+
+      digest new --items 12 --date 2026-11-27
+      digest new --like drafts/2026-11-20-weekly.md --date 2026-11-27
     """
     from digestcli.scaffold import new_draft
 
-    made = new_draft(workspace(), title=title, date=_parse_date(date), items=items, slug=slug)
-    say(f"Created {shown(made.path)} (issue {made.issue}, {made.items} items)")
+    made = new_draft(workspace(), title=title, date=_parse_date(date), items=items, slug=slug, like=like)
+    source = f", from {shown(like)}" if like else ""
+    say(f"Created {shown(made.path)} (issue {made.issue}, {made.items} items{source})")
     say(f"Next: replace the TODOs, then run: digest lint {shown(made.path)}")
 
 
@@ -251,11 +268,15 @@ def lint(
     ws = workspace()
     check_rule_settings(ws.config.lint, str(ws.config_path) if ws.config_path else None)
     files = _drafts_to_check(ws, list(paths or []))
+    from digestcli.draft import draft_ids
+    from digestcli.state.history import read_identities
+
+    identities = read_identities(ws.state, draft_ids(ws.drafts))  # for issue-reused
     findings = []
     unreadable: list[DigestError] = []
     for path in files:
         try:
-            found = _lint_one(path, ws, fix=fix, rendered=rendered)
+            found = _lint_one(path, ws, identities, fix=fix, rendered=rendered)
         except DigestError as exc:
             if _Session.debug:
                 raise
@@ -303,7 +324,7 @@ def _summary(checked: int, errors: int, warnings: int, findings: list[Any], unre
     return text
 
 
-def _lint_one(path: Path, ws: Workspace, *, fix: bool, rendered: bool) -> list[Any]:
+def _lint_one(path: Path, ws: Workspace, identities: Any, *, fix: bool, rendered: bool) -> list[Any]:
     """Parse a draft once; fix it if asked; lint it, and its rendered email if asked."""
     from digestcli.draft import parse_draft
     from digestcli.errors import read_text
@@ -322,7 +343,7 @@ def _lint_one(path: Path, ws: Workspace, *, fix: bool, rendered: bool) -> list[A
             write_atomically(path, fixed, bom=bom)
             say(f"Fixed {shown(path)}: renumbered {_plural(changed, 'item heading')}", err=True)
             issue = parse_draft(fixed, path, wrapup_heading=config.wrapup_heading)
-    findings: list[Any] = lint_issue(issue, config)
+    findings: list[Any] = lint_issue(issue, config, identities)
     if rendered:
         from digestcli.lint.rendered import check_rendered
         from digestcli.render import render_issue

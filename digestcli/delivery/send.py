@@ -127,7 +127,7 @@ def refusal_for(
             f" '{rendered.issue_id}' ({describe_gaps(assessment.gaps)}): it was lost, damaged or"
             " replaced by an older copy",
             where=str(ledger_path),
-            hint=f"{RECOVER_HINT}; --send-duplicates mails them again instead (they get it twice)",
+            hint=f"{RECOVER_HINT}; or --send-duplicates mails them again, so they get it twice",
         )
     if assessment.changed and not allow_changed:
         parts = ", ".join(assessment.changed)
@@ -159,7 +159,8 @@ def settings_warnings(workspace: Workspace, transport: Transport, *, dry_run: bo
             where=where,
             hint=f"set {keys} to your newsletter's own; the outbox and --dry-run only warn",
         )
-    return [f"{where}: example settings, fine for a try but not for readers: {listed}"]
+    keys = ", ".join(one.key for one in found)
+    return [f"{where}: {keys} still hold example values: fine for a try, set them before sending to readers"]
 
 
 def send_issue(
