@@ -61,6 +61,7 @@ CASES = [
     ("placeholder", ("A paragraph with", "Lorem ipsum dolor with"), 13),
     ("placeholder", ("See you next week.", "TODO: sign off."), 26),
     ("link-text", ("[the council's minutes]", "[click here]"), 13),
+    ("link-slot", ("(https://example.com/minutes)", "({{reader.site}})"), 13),
     ("link-text", ("Another paragraph,", "Click here to read another paragraph,"), 17),
     ("link-text", ("[full report]", "[Read more]"), 26),
     ("link-url", ("(https://example.com/minutes)", "(minutes.html)"), 13),

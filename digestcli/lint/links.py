@@ -125,3 +125,19 @@ def link_url(issue: Issue, config: LintConfig) -> Iterator[Report]:
             yield Report(line, col, f"{what} target '{target}' uses '{scheme}:'; email allows {allowed}")
         elif scheme in ("http", "https") and not parts.netloc:
             yield Report(line, col, f"{what} target '{target}' has no host")
+
+
+@rule("link-slot", "warning", "a link whose whole target is a reader's value ({{ reader.site }})")
+def link_slot(issue: Issue, config: LintConfig) -> Iterator[Report]:
+    for kind, target, first, last, text in links(issue):
+        match = ANY_SLOT.match(target.strip())
+        if kind != "link" or not match or match.group(1) in ("unsubscribe_url", "email"):
+            continue  # digest makes unsubscribe_url itself; an address alone is no link target
+        line, col = locate_link(issue, first, last, target, text)
+        yield Report(
+            line,
+            col,
+            f"link '{text}' opens whatever the list's '{match.group(1)}' column holds: each value is"
+            " checked when the issue is sent, and one that is not an http, https or mailto link is"
+            " left out of that reader's message",
+        )
