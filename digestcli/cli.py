@@ -271,7 +271,14 @@ def lint(
     from digestcli.draft import draft_ids
     from digestcli.state.history import read_identities
 
-    identities = read_identities(ws.state, draft_ids(ws.drafts))  # for issue-reused
+    ids = draft_ids(ws.drafts)
+    try:
+        identities = read_identities(ws.state, ids)  # for issue-reused
+    except DigestError as exc:  # a damaged ledger: lint the drafts all the same, and say so
+        from digestcli.state.history import Identities, drafts_by_id
+
+        identities = Identities(drafts_by_id(ids))
+        say(f"{typer.style('warning:', fg='yellow')} issues sent not checked: {exc}", err=True)
     findings = []
     unreadable: list[DigestError] = []
     for path in files:

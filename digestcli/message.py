@@ -10,7 +10,8 @@ Quoted-printable lets the literal chunks be encoded ahead of time: each value is
 its own between two soft line breaks (``=`` at the end of a line, which decoders drop), so the
 chunks around it never change, whatever its length. Every body line is kept under 77 characters
 and every header line under 999 octets (folded, RFC 2047 encoded words where a word is too long),
-so any transport can carry the bytes as they are; SMTP still dot-stuffs them (it costs little).
+so any transport can carry the bytes as they are; no line starts with a dot either, so SMTP need not
+dot-stuff them (``Message.dot_safe``).
 """
 
 from __future__ import annotations
@@ -370,6 +371,10 @@ def _list_unsubscribe(url: str, mailto: str) -> str:
 class Message:
     recipient: str  # the envelope recipient (RCPT TO)
     data: bytes  # the whole message, CRLF line ends
+    # No line of ``data`` starts with "." (SMTP's dot-stuffing would change nothing): true of every
+    # message a Personalizer builds, whose body is quoted-printable (a leading dot is `=2E`) and
+    # whose header lines start with a field name or, folded, a space.
+    dot_safe: bool = False
 
 
 class _Part:
@@ -511,7 +516,7 @@ class Personalizer:
             + self._end
         )
         # Headers are ASCII by construction (RFC 2047), the body by quoted-printable.
-        return Message(address, ("".join(head) + body).encode("ascii"))
+        return Message(address, ("".join(head) + body).encode("ascii"), dot_safe=True)
 
     def _guard_links(self, values: dict[str, str], address: str) -> None:
         """A reader's value that starts a link's target must open only what a draft's own links

@@ -12,7 +12,7 @@ from digestcli.config import Workspace, template_search_path
 from digestcli.draft import draft_ids, front_matter_of, load_draft
 from digestcli.draft import slugify as draft_slugify
 from digestcli.errors import InputError, UsageError
-from digestcli.state.history import read_identities
+from digestcli.state.history import read_identities, read_sent
 
 TEMPLATE = "draft.md.j2"
 
@@ -41,7 +41,7 @@ def next_issue_number(drafts: Path, state_dir: Path | None = None) -> int:
         if isinstance(number, int) and not isinstance(number, bool):
             highest = max(highest, number)
     if state_dir is not None:
-        sent = read_identities(state_dir, {}).sent.values()
+        sent = read_sent(state_dir).values()
         highest = max([highest, *(s.number for s in sent if s.number is not None)])
     return highest + 1
 

@@ -431,3 +431,24 @@ def test_list_unsubscribe_lines_never_pass_998_octets(length: int, mailto: str) 
     unfolded = "".join(line[1:] if i else line for i, line in enumerate(lines))
     expected = f"List-Unsubscribe: <{url}>" + (f",<{mailto}>" if mailto else "")
     assert unfolded == expected
+
+
+def test_no_line_of_a_message_starts_with_a_dot_whatever_the_values():
+    # The SMTP transport skips dot-stuffing for a Personalizer's messages (Message.dot_safe): that
+    # is only safe while no line, in the headers or the body, can start with ".".
+    dotted = "." + "x" * 70
+    issue = RenderedIssue(
+        "dots",
+        "Dots",
+        ".{{ reader.name }} and {{ reader.city }}",
+        "",
+        "<p>\n.{{ reader.name }}\n" + ("." * 200) + "\n{{ reader.city }}</p>\n.end\n",
+        ".{{ reader.name }}\n" + ("." * 200) + "\n{{ reader.city }}\n.\n",
+    )
+    for name in (".", "..", dotted, ". leading space", "Ann.\r\n.Lee", "é." * 60):
+        row = f'ann@example.com,"{name}",".{dotted}"'
+        _, message, parsed = build(issue, row, header="email,name,city")
+        assert message.dot_safe
+        lines = message.data.split(b"\r\n")
+        assert not any(line.startswith(b".") for line in lines), name
+        assert parsed.get_body(("plain",)).get_content().startswith(".")  # the dots survive decoding

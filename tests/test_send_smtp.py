@@ -376,7 +376,7 @@ def test_a_relay_that_keeps_losing_the_reply_to_the_data_stops_the_send(tmp_path
     server.handler.script = {address: ["drop-after-data"] for address in addresses}
     workspace = make_workspace(tmp_path, port=server.port, connections=1, max_connection_failures=3)
     with pytest.raises(SendStopped) as caught:
-        send(workspace, patience=0)
+        send(workspace)
     error = caught.value
     assert error.where == f"127.0.0.1:{server.port}"
     assert "3 connection failures in a row" in error.message and "no reply after the data" in error.message

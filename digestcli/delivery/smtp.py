@@ -358,7 +358,7 @@ class SmtpSession:
             except BaseException:
                 self.usable = False  # mid-transaction, waiting for data that will not come
                 raise
-        payload = _dot_stuffed(message.data)
+        payload = message.data if message.dot_safe else _dot_stuffed(message.data)
         if not payload.endswith(b"\r\n"):
             payload += b"\r\n"
         try:

@@ -201,10 +201,12 @@ class Dispatch:
         self.workers: list[_Worker] = []
         self.connection_failures = 0  # in a row, over all workers
         self.failing_since: float | None = None  # when the current run of failures began
+        self.lost_replies = 0  # replies to the data lost in a row (each reader now unknown)
         self.refused = _Streak()  # permanent refusals since the last delivery
         self.named = _Streak()  # refusals naming each reader for a policy reason
         self.throttled = _Streak()  # temporary refusals
         self.held_refusal = ""  # the refusal that stopped the run
+        self.refused_with: dict[str, list[Subscriber]] = {}  # refusal -> readers given it this run
         self.error: BaseException | None = None
         self.running = 0  # workers not yet finished
         self.flying = 0  # workers with a row `sending`
@@ -418,10 +420,10 @@ class Dispatch:
                 self._same_refusal(reader, failure.reply, self.named, SAME_NAMED_REFUSALS, keep_failed=True)
         except UncertainDelivery as failure:
             self._settle(worker, reader, UNKNOWN, failure.reply)
-            # A relay that keeps losing the reply to the data is broken, even if it takes the
-            # data: it counts towards giving up like a connection that fails.
+            # A relay that keeps losing the reply to the data is broken, even if it takes the data,
+            # and each loss is a reader who may get the issue twice: no patience for that.
             if not self.stop.is_set():
-                self._connection_failed(failure.reply)
+                self._connection_failed(failure.reply, lost_reply=True)
         except BaseException as exc:
             # A bug, or an error we do not know the phase of: the data may be out if it was about to.
             if worker.in_flight:
@@ -465,18 +467,18 @@ class Dispatch:
                 worker.connecting = True
             try:
                 if self.opened.is_set():
-                    worker.session = self.transport.open(worker.hangup)
+                    worker.session = self._open(worker)
                 else:
                     with self.first_open:  # the others wait here until one connection worked
                         if self.stop.is_set():
                             break
-                        worker.session = self.transport.open(worker.hangup)
+                        # Stopped (below) before the lock is let go: no one waiting on it tries.
+                        worker.session = self._open(worker)
                         self.opened.set()
                 return worker.session
             except ConnectFailure as caught:
                 failure = caught
-            except DeliveryError as error:
-                self._fail(error, rerun_helps=False)  # no STARTTLS, a refused login, a bad certificate
+            except DeliveryError:
                 break
             finally:
                 with self.lock:
@@ -487,6 +489,15 @@ class Dispatch:
             self.stop.wait(self.backoff.delay(failures))
         return None
 
+    def _open(self, worker: _Worker) -> Session:
+        try:
+            return self.transport.open(worker.hangup)
+        except ConnectFailure:
+            raise
+        except DeliveryError as error:
+            self._fail(error, rerun_helps=False)  # no STARTTLS, a refused login, a bad certificate
+            raise
+
     def _fail(self, error: BaseException, *, rerun_helps: bool = True) -> None:
         with self.lock:
             if self.error is None:
@@ -494,16 +505,21 @@ class Dispatch:
                 self.summary.rerun_helps = rerun_helps
             self.stop.set()
 
-    def _connection_failed(self, reply: str) -> int:
+    def _connection_failed(self, reply: str, *, lost_reply: bool = False) -> int:
+        """Count a connection that failed (or lost a reply); stop the run once they have failed
+        ``max_connection_failures`` times in a row for ``patience`` seconds (lost replies: at
+        once). Returns the failures in a row, for the backoff."""
         with self.lock:
             now = time.monotonic()
             if self.failing_since is None:
                 self.failing_since = now
             self.connection_failures += 1
+            self.lost_replies += lost_reply
             failures = self.connection_failures
             waited = now - self.failing_since
             delivered, planned = self.summary.delivered, self.summary.planned
-            if failures >= self.max_connection_failures and waited >= self.patience and self.error is None:
+            patient = waited >= self.patience or self.lost_replies >= self.max_connection_failures
+            if failures >= self.max_connection_failures and patient and self.error is None:
                 self.error = DeliveryError(
                     f"giving up after {failures} connection failures in a row over {waited:.0f} s;"
                     f" the last: {reply}",
@@ -519,6 +535,7 @@ class Dispatch:
         with self.lock:
             self.connection_failures = 0
             self.failing_since = None
+            self.lost_replies = 0
             if delivered:
                 self.refused.clear()
                 self.named.clear()
@@ -557,6 +574,10 @@ class Dispatch:
         stop every later run at the same readers; --retry-failed tries them again."""
         key = refusal_key(reply, reader.email)
         with self.lock:
+            # Every reader this run gave this refusal, in a row or not (a delivery on another
+            # connection may come between): if it stops the run, none of them is to blame.
+            given = self.refused_with.setdefault(key, [])
+            given.append(reader)
             if key == self.held_refusal:
                 held = [reader]
             else:
@@ -565,7 +586,7 @@ class Dispatch:
                 # blocklist) is that domain's affair, and must not hold up the rest of the list.
                 if count < limit or streak.domains() < 2 or self.error is not None:
                     return
-                held, self.held_refusal = list(streak.readers), key
+                held, self.held_refusal = list({one.key: one for one in given}.values()), key
                 streak.clear()
                 self.error = DeliveryError(
                     f"the server gave the same refusal for {len(held)} readers in a row: {reply}",

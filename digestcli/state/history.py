@@ -124,14 +124,22 @@ def describe_gaps(gaps: Mapping[str, int]) -> str:
 
 def read_identities(state_dir: Path, ids_of: Mapping[Path, str]) -> Identities:
     """Identities of a workspace, reading only: ``ids_of`` is each draft's id (``draft.draft_ids``)."""
+    return Identities(drafts_by_id(ids_of), read_sent(state_dir))
+
+
+def drafts_by_id(ids_of: Mapping[Path, str]) -> dict[str, tuple[Path, ...]]:
     by_id: dict[str, list[Path]] = {}
     for path, issue_id in ids_of.items():
         by_id.setdefault(issue_id, []).append(path)
-    sent: dict[str, SentIssue] = {}
-    if (state_dir / LEDGER_DB).exists():
-        with Ledger(state_dir, read_only=True) as ledger:
-            sent = ledger.sent_issues()
-    return Identities({k: tuple(v) for k, v in by_id.items()}, sent)
+    return {issue_id: tuple(paths) for issue_id, paths in by_id.items()}
+
+
+def read_sent(state_dir: Path) -> dict[str, SentIssue]:
+    """The ledger's register of issues sent; empty when there is no ledger (none is made)."""
+    if not (state_dir / LEDGER_DB).exists():
+        return {}
+    with Ledger(state_dir, read_only=True) as ledger:
+        return ledger.sent_issues()
 
 
 @dataclass(frozen=True)
