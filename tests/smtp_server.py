@@ -44,6 +44,7 @@ class Received:
     rcpt_tos: list[str]
     data: bytes
     at: float = 0.0  # time.monotonic() when the data was in
+    started: float = 0.0  # time.monotonic() when its MAIL FROM came: when the client began it
 
     def parsed(self) -> EmailMessage:
         message = message_from_bytes(self.data, policy=policy.default)
@@ -83,6 +84,7 @@ class ScriptedHandler:
             return self.mail_refusal
         envelope.mail_from = address
         envelope.mail_options.extend(options)
+        envelope.__dict__["started"] = time.monotonic()
         return "250 OK"
 
     async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, options: list[str]):
@@ -111,7 +113,11 @@ class ScriptedHandler:
         with self._lock:
             self.received.append(
                 Received(
-                    envelope.mail_from, list(envelope.rcpt_tos), bytes(envelope.content), time.monotonic()
+                    envelope.mail_from,
+                    list(envelope.rcpt_tos),
+                    bytes(envelope.content),
+                    time.monotonic(),
+                    envelope.__dict__.get("started", 0.0),
                 )
             )
         if self.data_delay:
