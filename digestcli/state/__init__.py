@@ -53,7 +53,11 @@ def state_file_error(exc: sqlite3.Error, path: Path, what: str) -> DigestError:
         if what == "ledger":
             # Moving a damaged ledger aside would make digest forget who has each issue, and the
             # next send would mail them again: the journal is what brings that back.
-            hint = f"{RECOVER_HINT}, after moving this file aside"
+            hint = (
+                "run `digest recover`: it moves this file aside and rebuilds the ledger from the"
+                " journal in .digest/journal/ (moving it aside by hand would make digest forget who"
+                " has each issue, and mail them again)"
+            )
         else:
             hint = "move the file aside; digest starts a new one"
         return InputError(f"not a digest {what}, or a damaged one ({text})", where=where, hint=hint)
