@@ -539,6 +539,7 @@ def send(
     from digestcli.lint.rendered import check_rendered
     from digestcli.render import render_issue
     from digestcli.state.history import read_identities
+    from digestcli.state.ledger import LEDGER_DB
     from digestcli.subscribers import load_subscribers
 
     ws = workspace()
@@ -576,6 +577,7 @@ def send(
             resend_unknown=resend_unknown,
             retry_failed=retry_failed,
             limit=limit,
+            draft=draft,
         )
         to = f"{_plural(len(readers.readers), 'reader')} in {shown(readers.path)}"
         if readers.skipped:
@@ -597,7 +599,7 @@ def send(
         refusal = refusal_for(
             assessment,
             rendered,
-            ws.state / "ledger.sqlite3",
+            ws.state / LEDGER_DB,
             allow_changed=True,
             send_duplicates=send_duplicates,
         )
@@ -610,20 +612,23 @@ def send(
                 f"{_plural(assessment.had_it, 'reader')} got this issue{was}"
             )
             # Asked even under --yes: the rest of the list would get another issue than the first.
-            if not _confirm("Send the changed version to the rest?"):
+            # A dry run sends nothing, so it only says so.
+            if not dry_run and not _confirm("Send the changed version to the rest?"):
                 say("Nothing sent. (--allow-changed sends it without asking.)")
                 raise typer.Exit(ExitCode.FAILURE)
             allow_changed = True
         if not plan.due:
             if not dry_run:
                 # Nothing is mailed, but the ledger still learns who left the list and which rows
-                # a killed run left in flight, so that digest status tells the truth.
+                # a killed run left in flight, so that digest status tells the truth. limit=0: the
+                # plan is made again under the send lock, and whatever it finds due now (another
+                # send just let go of it) waits for a run the editor has confirmed.
                 send_issue(
                     rendered,
                     ws,
                     subscribers=readers,
                     transport=transport,
-                    limit=limit,
+                    limit=0,
                     allow_changed=True,
                     send_duplicates=send_duplicates,
                     draft=str(draft),
@@ -665,6 +670,10 @@ def send(
     except SendStopped as stop:
         _report(stop.summary, draft, limited=limit is not None)
         raise
+    except KeyboardInterrupt:  # before the first message could leave (reading, planning, locking)
+        what = stop_signal.name or "Ctrl-C"
+        say(f"Interrupted by {what} before anything was sent.", err=True)
+        raise typer.Exit(stop_signal.exit_code) from None
     _report(summary, draft, limited=limit is not None)
     # Readers left for later by --limit are what was asked for, not a failure.
     if summary.failed + summary.deferred + summary.unknown and not summary.dry_run:

@@ -50,6 +50,8 @@ SECRET_ENV = "DIGEST_SECRET"
 SECRET_FILE = "secret"
 # Fields every reader has whatever the CSV holds.
 BUILTIN_FIELDS = frozenset({"email", "name", "unsubscribe_url"})
+# Of those, the ones digest makes or checks itself: a link to them needs no guard.
+_DIGESTS_OWN = frozenset({"email", "unsubscribe_url"})
 _CRLF = "\r\n"
 _SOFT_BREAK = "=\r\n"
 _QP_WIDTH = 75  # characters before a soft break; with the `=` a line is 76, as RFC 2045 asks
@@ -390,7 +392,7 @@ class _Part:
         self.link_targets: frozenset[str] = frozenset(
             field
             for before, field in zip(pieces[0::2], pieces[1::2], strict=False)
-            if html and _LINK_START.search(before) and field not in BUILTIN_FIELDS
+            if html and _LINK_START.search(before) and field not in _DIGESTS_OWN
         )
         # Each value sits between soft breaks, so the literals never change whatever it holds.
         last = len(literals) - 1

@@ -57,12 +57,7 @@ class RenderedIssue:
     number: int | None = None  # the front matter's `issue`
     date: str = ""  # the front matter's date, YYYY-MM-DD
     name: str = ""  # the draft's file stem: names the files in out/
-
-    def fingerprint(self) -> dict[str, str]:
-        """A hash of each part, so that a later run can say what changed since this one."""
-        from digestcli.state.history import fingerprint
-
-        return fingerprint(subject=self.subject, preheader=self.preheader, html=self.html, text=self.text)
+    id_given: bool = False  # the id is the front matter's own, not derived from title and number
 
     def slots(self) -> set[str]:
         """The reader fields the rendered parts ask for."""
@@ -203,6 +198,7 @@ def render(issue: Issue, workspace: Workspace) -> Rendering:
         number=issue.number,
         date=issue.date.isoformat() if issue.date else "",
         name=issue.path.stem,
+        id_given="id" in issue.front.values,
     )
     seconds = {
         "markdown": after_markdown - started,

@@ -337,6 +337,15 @@ def test_the_journal_replays_the_last_state_and_skips_a_torn_line(tmp_path: Path
     assert replay.states == {"a@example.org": "delivered", "b@example.org": "sending"}
     assert replay.runs == [{"issue_id": "weekly-7", "number": 7, "parts": {"subject": "abc"}}]
     assert Journal(tmp_path).replay("other").states == {}
+    # The next run ends the torn line before it writes: its own lines are read, the torn one not.
+    later = Journal(tmp_path)
+    later.note("weekly-7", "delivered", "c@example.org")
+    later.close()
+    assert Journal(tmp_path).replay("weekly-7").states == {
+        "a@example.org": "delivered",
+        "b@example.org": "sending",
+        "c@example.org": "delivered",
+    }
 
 
 def test_journal_names_are_safe_file_names() -> None:
@@ -344,3 +353,99 @@ def test_journal_names_are_safe_file_names() -> None:
     odd = journal_name("../2026/11 weekly")
     assert "/" not in odd and " " not in odd and not odd.startswith(".")
     assert odd != journal_name("__2026_11_weekly")
+    assert journal_name("Weekly-7") != journal_name("weekly-7")  # one file on a case-blind disk
+
+
+# -- what a review found ------------------------------------------------------------------------------
+
+
+def test_a_draft_without_an_id_whose_number_changes_mid_send_is_refused(
+    digest, write_draft, outbox_workspace: Path
+) -> None:
+    draft = write_draft()
+    assert digest("send", str(draft), "--yes", "--limit", "3").exit_code == 0
+    write_draft(VALID_DRAFT.replace("issue: 7", "issue: 8"))  # its derived id is now test-weekly-8
+    result = digest("send", str(draft), "--yes")
+    assert result.exit_code == 1
+    assert (
+        "this draft was sent as 'test-weekly-7' (issue 7), and its id is now 'test-weekly-8'" in result.stdout
+    )
+    assert delivered(outbox_workspace) == 3
+    # The fix it names: the draft's own id, the issue's old one.
+    write_draft(VALID_DRAFT.replace("issue: 7", "issue: 7\nid: test-weekly-7"))
+    assert digest("send", str(draft), "--yes").exit_code == 0
+    assert delivered(outbox_workspace) == 6
+
+
+def test_an_older_copy_of_the_ledger_is_behind_the_journal_even_where_it_says_failed(tmp_path: Path) -> None:
+    from digestcli.state.history import journal_gaps
+
+    # The copy says failed (or unknown); the journal, that the reader got it since (--retry-failed).
+    assert journal_gaps({"a@x.org": "failed"}, {"a@x.org": "delivered"}) == {"delivered": 1}
+    assert journal_gaps({"a@x.org": "unknown"}, {"a@x.org": "delivered"}) == {"delivered": 1}
+    assert journal_gaps({"a@x.org": "delivered"}, {"a@x.org": "sending"}) == {}
+    assert journal_gaps({"a@x.org": "unknown"}, {"a@x.org": "sending"}) == {}
+    with Ledger(tmp_path) as ledger:
+        ledger.plan("w-1", ["a@x.org"], {})
+        ledger.record("w-1", "a@x.org", "failed", "550")
+        assert ledger.restore("w-1", {"a@x.org": "delivered"}, []) == 1
+        assert ledger.states("w-1") == {"a@x.org": "delivered"}
+
+
+def test_an_outcome_that_says_less_goes_to_the_journal_first(tmp_path: Path) -> None:
+    # A kill between the two writes must leave the journal saying no more than the ledger.
+    with Ledger(tmp_path) as ledger:
+        ledger.plan("w-1", ["a@x.org"], {})
+        ledger.sending("w-1", "a@x.org")
+
+        def full(*args: object, **kwargs: object) -> None:
+            raise OSError(28, "No space left on device")
+
+        ledger.journal.note = full  # type: ignore[method-assign]
+        with pytest.raises(Exception, match="cannot write the journal"):
+            ledger.record("w-1", "a@x.org", "pending", "connection lost while sending the data")
+        assert ledger.states("w-1") == {"a@x.org": "sending"}  # not written: the journal came first
+
+
+def test_recover_never_moves_aside_a_ledger_it_cannot_open(tmp_path: Path) -> None:
+    from digestcli.errors import DigestError
+    from digestcli.state.ledger import recover_ledger
+
+    (tmp_path / LEDGER_DB).mkdir()  # not damaged: unopenable (as a file with no read right is)
+    with pytest.raises(DigestError):
+        recover_ledger(tmp_path)
+    assert (tmp_path / LEDGER_DB).is_dir()
+    assert not list(tmp_path.glob(f"{LEDGER_DB}.damaged-*"))
+
+
+def test_a_locked_ledger_is_not_taken_for_a_damaged_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from digestcli.errors import DigestError
+    from digestcli.state import ledger as ledger_module
+
+    with Ledger(tmp_path) as ledger:
+        ledger.plan("w-1", ["a@x.org"], {})
+    holder = sqlite3.connect(tmp_path / LEDGER_DB, isolation_level=None)
+    holder.execute("PRAGMA journal_mode=DELETE")
+    holder.execute("BEGIN EXCLUSIVE")
+    monkeypatch.setattr(Ledger, "busy_timeout", 0.05)
+    try:
+        with pytest.raises(DigestError, match="locked"):
+            ledger_module.recover_ledger(tmp_path)
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert not list(tmp_path.glob(f"{LEDGER_DB}.damaged-*"))
+
+
+def test_a_dry_run_of_a_changed_draft_says_so_and_asks_nothing(
+    digest, write_draft, outbox_workspace: Path
+) -> None:
+    draft = write_draft()
+    assert digest("send", str(draft), "--yes", "--limit", "2").exit_code == 0
+    write_draft(VALID_DRAFT.replace("three stories", "three stories, corrected"))
+    result = digest("send", str(draft), "--dry-run")
+    assert result.exit_code == 0, result.stdout + result.stderr
+    assert "Changed    the subject" in result.stdout and "[y/N]" not in result.stdout
+    assert delivered(outbox_workspace) == 2

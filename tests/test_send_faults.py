@@ -423,8 +423,52 @@ def test_a_reader_value_that_starts_a_link_opens_only_what_a_link_may(tmp_path: 
     assert "javascript:" not in html[evil].lower()
     assert 'href="https://ok.example/"' in html[fine]
     assert summary.links_left_out == [(evil, "site", "javascript:alert(1)")]
-    # digestcli/lint has no rule on a slot used as a whole link target (links.py's link-url skips
-    # slots on purpose: they are checked at send time, as above), so there is no lint side to test.
+    # The lint side is link-slot's, tested with the other rules (tests/test_lint_rules.py).
+
+
+def test_the_readers_name_is_guarded_too_when_it_starts_a_link(tmp_path: Path, server: FaultServer):
+    # `name` is a field every reader has, but its value comes from the CSV like any other.
+    (tmp_path / "subscribers.csv").write_text("email,name\neve@example.net,javascript:alert(1)\n", "utf-8")
+    base = make_issue(issue_id="2026-11-20-names")
+    html = base.html.replace("Hello {{ reader.name }},", 'Hello <a href="{{ reader.name }}">you</a>,')
+    assert html != base.html
+    issue = RenderedIssue(base.issue_id, base.title, base.subject, base.preheader, html, base.text)
+    summary = send(make_workspace(tmp_path, port=server.port), issue=issue)
+    assert summary.delivered == 1
+    assert 'href=""' in html_of(parsed(server.received[0]))
+    assert summary.links_left_out == [("eve@example.net", "name", "javascript:alert(1)")]
+
+
+def test_a_progress_callback_that_fails_does_not_hang_the_send_or_leave_a_row_sending(
+    tmp_path: Path, server: FaultServer
+):
+    addresses = write_readers(tmp_path, 12)
+
+    def broken(delivered: int, total: int, state: str) -> None:
+        raise OSError(5, "Input/output error")  # a terminal that went away
+
+    summary = send(make_workspace(tmp_path, port=server.port, connections=3), progress=broken)
+    assert summary.delivered == 12
+    assert server.recipients() == dict.fromkeys(addresses, 1)
+    assert set(states(tmp_path).values()) == {DELIVERED}
+
+
+def test_a_ledger_that_fails_before_the_data_leaves_the_reader_pending(
+    tmp_path: Path, server: FaultServer, monkeypatch: pytest.MonkeyPatch
+):
+    addresses = write_readers(tmp_path, 3)
+
+    def full(self: Ledger, issue_id: str, address: str) -> None:
+        raise DeliveryError("cannot write the journal: No space left on device")
+
+    monkeypatch.setattr(Ledger, "sending", full)
+    with pytest.raises(SendStopped, match="No space left"):
+        send(make_workspace(tmp_path, port=server.port, connections=1))
+    assert server.received == []  # nothing left
+    assert set(states(tmp_path).values()) == {PENDING}, "no reader may be unknown: none was sent"
+    monkeypatch.undo()
+    assert send(make_workspace(tmp_path, port=server.port)).delivered == 3
+    assert server.recipients() == dict.fromkeys(addresses, 1)
 
 
 # -- the CLI: pasted unsubscribe links, status of a missing draft, a test copy without a list -------

@@ -6,10 +6,11 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from digestcli.config import Workspace
 from digestcli.render import RenderedIssue
-from digestcli.state.history import Assessment, IssueFacts, assess
+from digestcli.state.history import Assessment, IssueFacts, assess, fingerprint
 from digestcli.state.ledger import DEFERRED, DELIVERED, FAILED, LEDGER_DB, PENDING, SENDING, UNKNOWN, Ledger
 from digestcli.subscribers import Subscriber, SubscriberList, SuppressionList
 
@@ -40,8 +41,23 @@ class SendPlan:
         return rows
 
 
-def facts_of(rendered: RenderedIssue) -> IssueFacts:
-    return IssueFacts(rendered.issue_id, rendered.number, rendered.date, rendered.subject)
+def facts_of(rendered: RenderedIssue, draft: str | Path = "") -> IssueFacts:
+    """What the identity checks need of a rendered issue; ``draft`` is the draft's path."""
+    return IssueFacts(
+        rendered.issue_id,
+        rendered.number,
+        rendered.date,
+        rendered.subject,
+        Path(draft) if draft else None,
+        id_given=rendered.id_given,
+    )
+
+
+def parts_of(rendered: RenderedIssue) -> dict[str, str]:
+    """A hash of each part of what a run sends, so that a later run can say what changed."""
+    return fingerprint(
+        subject=rendered.subject, preheader=rendered.preheader, html=rendered.html, text=rendered.text
+    )
 
 
 def plan_send(
@@ -52,6 +68,7 @@ def plan_send(
     resend_unknown: bool = False,
     retry_failed: bool = False,
     limit: int | None = None,
+    draft: str | Path = "",
 ) -> SendPlan:
     """What ``send_issue`` would do now with the same options, for the editor to see before saying
     yes, with what the past says about it (``assessment``). Reads the ledger, the journal and the
@@ -61,16 +78,17 @@ def plan_send(
     if that send dies. Raises InputError or DeliveryError when the ledger cannot be read.
     """
     issue_id = rendered.issue_id
-    parts = rendered.fingerprint()
+    parts = parts_of(rendered)
+    facts = facts_of(rendered, draft)
     if (workspace.state / LEDGER_DB).exists():
         with Ledger(workspace.state, read_only=True) as ledger:
             states = ledger.states(issue_id)
             if not states and rendered.name:
                 states = ledger.legacy_states(rendered.name)  # a send adopts them (Ledger.adopt)
-            assessment = assess(workspace.state, ledger, facts_of(rendered), parts, states=states)
+            assessment = assess(workspace.state, ledger, facts, parts, states=states)
     else:
         states = {}
-        assessment = assess(workspace.state, None, facts_of(rendered), parts)
+        assessment = assess(workspace.state, None, facts, parts)
     plan = plan_readers(
         issue_id,
         subscribers,

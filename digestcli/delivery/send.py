@@ -19,14 +19,13 @@ from types import MappingProxyType
 
 from digestcli.config import Config, Workspace
 from digestcli.delivery.outbox import OutboxTransport
-from digestcli.delivery.plan import SendPlan, facts_of, plan_readers, plan_send
+from digestcli.delivery.plan import SendPlan, facts_of, parts_of, plan_readers, plan_send
 from digestcli.delivery.smtp import SmtpTransport
 from digestcli.delivery.summary import SendSummary
 from digestcli.delivery.transport import Transport
 from digestcli.delivery.workers import (
     DEFAULT_BACKOFF,
     INTERRUPT_GRACE,
-    PATIENCE,
     Backoff,
     Dispatch,
     Interrupted,
@@ -37,7 +36,7 @@ from digestcli.message import Masthead, Message, Personalizer, load_secret, read
 from digestcli.render import RenderedIssue
 from digestcli.state import RECOVER_HINT, send_lock
 from digestcli.state.history import Assessment, assess, describe_gaps
-from digestcli.state.ledger import Ledger
+from digestcli.state.ledger import LEDGER_DB, Ledger
 from digestcli.subscribers import (
     Subscriber,
     SubscriberList,
@@ -197,6 +196,7 @@ def send_issue(
     """
     started = time.monotonic()
     config = workspace.config
+    draft_path = str(Path(draft).resolve()) if draft else ""
     readers = subscribers
     if readers is None and not (
         test_address is not None and not workspace.path(config.delivery.subscribers).exists()
@@ -239,7 +239,7 @@ def send_issue(
             rate=config.delivery.rate,
             backoff=backoff,
             progress=progress,
-            patience=patience if patience is not None else getattr(config.delivery, "patience", PATIENCE),
+            patience=patience if patience is not None else config.delivery.patience,
             interrupt_grace=interrupt_grace,
         )
 
@@ -279,11 +279,12 @@ def send_issue(
                 resend_unknown=resend_unknown,
                 retry_failed=retry_failed,
                 limit=limit,
+                draft=draft_path,
             )  # reads only
             refusal = refusal_for(
                 plan.assessment,
                 rendered,
-                workspace.state / "ledger.sqlite3",
+                workspace.state / LEDGER_DB,
                 allow_changed=allow_changed,
                 send_duplicates=send_duplicates,
             )
@@ -302,8 +303,8 @@ def send_issue(
             summary.recovered = ledger.recover()
             if rendered.name:
                 ledger.adopt(rendered.name, rendered.issue_id)  # a ledger from before issue ids
-            parts = rendered.fingerprint()
-            assessment = assess(workspace.state, ledger, facts_of(rendered), parts)
+            parts = parts_of(rendered)
+            assessment = assess(workspace.state, ledger, facts_of(rendered, draft_path), parts)
             refusal = refusal_for(
                 assessment,
                 rendered,
@@ -330,7 +331,7 @@ def send_issue(
                     number=rendered.number,
                     date=rendered.date,
                     subject=rendered.subject,
-                    draft=draft,
+                    draft=draft_path,
                     parts={**parts, "subject_text": rendered.subject},
                 )
             go(dispatch(ledger, personalizer.message), list(plan.due))

@@ -408,7 +408,10 @@ class SmtpSession:
 
     def close(self) -> None:
         try:
-            self._client.quit()
+            if self.usable:
+                self._client.quit()
+            else:  # mid-transaction or gone: a QUIT would only wait for a reply that may not come
+                self._client.close()
         except (smtplib.SMTPException, OSError):
             self._client.close()
         self.usable = False

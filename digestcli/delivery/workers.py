@@ -14,6 +14,7 @@ A refusal that names the reader fails that reader, and the send goes on.
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import threading
 import time
@@ -217,6 +218,7 @@ class Dispatch:
         # The first connection is made alone: a refused login is then tried once, not once a worker.
         self.first_open = threading.Lock()
         self.opened = threading.Event()
+        self.telling = threading.Lock()  # the progress callback is called by one worker at a time
 
     # -- the main thread ---------------------------------------------------------------------------
 
@@ -258,7 +260,10 @@ class Dispatch:
             connecting = [worker for worker in self.workers if worker.connecting]
         for worker in connecting:
             worker.hangup.cut()
-        wait(self.quiet)
+        # Messages on the wire get their answer (the data timeout bounds each); a worker that
+        # died without settling its row cannot hold this up: finished is set all the same.
+        while not self.quiet.is_set() and not self.finished.is_set():
+            wait(self.quiet, 0.5)
         wait(self.finished, 2.0)  # the rest end at once (QUIT); no need to hold the editor for it
 
     def _interrupt(self) -> None:
@@ -274,14 +279,20 @@ class Dispatch:
                 worker.hangup.cut()
             wait(self.quiet)
         except KeyboardInterrupt:
-            # A second Ctrl-C: go now, but leave no row `sending`: those in flight become unknown
-            # here (a worker that learns the outcome first, or after, records it instead).
+            # A second Ctrl-C: go now, but leave no row `sending`. Cut connections make the
+            # workers settle their rows at once; those that have not within a second become
+            # unknown here (a worker that learns the outcome later records it instead).
             for worker in self.workers:
                 worker.hangup.cut()
-            with self.lock:
-                flying = [w.reader.key for w in self.workers if w.in_flight and w.reader is not None]
-            if self.ledger is not None and flying:
-                self.ledger.settle_in_flight(self.issue_id, flying, "in flight when the send was interrupted")
+            with contextlib.suppress(KeyboardInterrupt):
+                wait(self.quiet, 1.0)
+            self._settle_stragglers("in flight when the send was interrupted")
+
+    def _settle_stragglers(self, reply: str) -> None:
+        with self.lock:
+            flying = [w.reader.key for w in self.workers if w.in_flight and w.reader is not None]
+        if self.ledger is not None and flying:
+            self.ledger.settle_in_flight(self.issue_id, flying, reply)
 
     def _close(self) -> None:
         """The run is over for the summary: count every reader a worker still holds, and the queue."""
@@ -317,6 +328,11 @@ class Dispatch:
         except BaseException as exc:
             self._fail(exc)
         finally:
+            if worker.in_flight:  # the worker died with its data perhaps out: unknown, not sending
+                with contextlib.suppress(Exception):
+                    if self.ledger is not None and worker.reader is not None:
+                        self.ledger.settle_in_flight(self.issue_id, [worker.reader.key], "stopped mid-send")
+                self._landed(worker)
             self._leave(worker)
             session, worker.session = worker.session, None
             if session is not None:
@@ -354,15 +370,21 @@ class Dispatch:
             self.stop.wait(self.backoff.delay(attempts))
 
     def _take_off(self, worker: _Worker, reader: Subscriber) -> None:
-        """``before_data``: the data is about to leave. Record it so, unless the run is stopping."""
+        """``before_data``: the data is about to leave. Record it so, unless the run is stopping.
+
+        In flight only once ``sending`` is committed (a ledger that fails here leaves the reader
+        pending: nothing went out); and a stop that came meanwhile still keeps the data in."""
         with self.lock:
             if self.stop.is_set():
                 raise Stopping()
+        if self.ledger is not None:
+            self.ledger.sending(self.issue_id, reader.key)
+        with self.lock:
             worker.in_flight = True
             self.flying += 1
             self.quiet.clear()
-        if self.ledger is not None:
-            self.ledger.sending(self.issue_id, reader.key)
+            if self.stop.is_set():
+                raise Stopping()
 
     def _landed(self, worker: _Worker) -> None:
         with self.lock:
@@ -527,8 +549,8 @@ class Dispatch:
                     hint="the ledger is up to date: run the send again once the server is back",
                 )
                 self.stop.set()
-        if failures == 1 and self.progress is not None and not self.stop.is_set():
-            self.progress(delivered, planned, f"retrying: {reply}")  # an outage begins: say so
+        if failures == 1 and not self.stop.is_set():
+            self._tell(delivered, planned, f"retrying: {reply}")  # an outage begins: say so
         return failures
 
     def _server_answered(self, *, delivered: bool = False) -> None:
@@ -628,26 +650,39 @@ class Dispatch:
         self, worker: _Worker, reader: Subscriber, state: str, reply: str, *, final: bool = True
     ) -> None:
         """Record an outcome; ``final``: the reader is done for this run (counted, let go of)."""
-        with self.lock:
-            worker.deferred = state == DEFERRED
-            if final and not self.closed and worker.reader is reader:
-                worker.reader = None
-                summary = self.summary
-                if state == DELIVERED:
-                    summary.delivered += 1
-                elif state == DEFERRED:
-                    summary.deferred += 1
-                elif state == FAILED:
-                    summary.failed += 1
-                elif state == UNKNOWN:
-                    summary.unknown += 1
-                if state != DELIVERED:
-                    summary.problems.append((reader.email, state, reply))
-                if self.progress is not None:
-                    self.progress(summary.delivered, summary.planned, state)
-        # After the count: if the ledger cannot take it, the summary still says what the server did.
+        counted = None
         try:
+            with self.lock:
+                worker.deferred = state == DEFERRED
+                if final and not self.closed and worker.reader is reader:
+                    worker.reader = None
+                    summary = self.summary
+                    if state == DELIVERED:
+                        summary.delivered += 1
+                    elif state == DEFERRED:
+                        summary.deferred += 1
+                    elif state == FAILED:
+                        summary.failed += 1
+                    elif state == UNKNOWN:
+                        summary.unknown += 1
+                    if state != DELIVERED:
+                        summary.problems.append((reader.email, state, reply))
+                    counted = (summary.delivered, summary.planned)
+            # After the count: if the ledger cannot take it, the summary still says what the server did.
             if self.ledger is not None:
                 self.ledger.record(self.issue_id, reader.key, state, reply, counted=worker.in_flight)
         finally:
             self._landed(worker)
+        if counted is not None:
+            self._tell(*counted, state)
+
+    def _tell(self, delivered: int, planned: int, state: str) -> None:
+        """The progress callback, which must not stop a send: one that fails is not called again."""
+        progress = self.progress
+        if progress is None:
+            return
+        try:
+            with self.telling:  # one call at a time, as the callback was promised
+                progress(delivered, planned, state)
+        except Exception:
+            self.progress = None

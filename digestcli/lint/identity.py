@@ -19,8 +19,10 @@ from digestcli.state.history import Identities, IssueFacts, identity_problems
 )
 def issue_reused(issue: Issue, config: LintConfig, identities: Identities) -> Iterator[Report]:
     date = issue.date.isoformat() if issue.date else ""
-    facts = IssueFacts(issue.issue_id, issue.number, date, issue.subject, issue.path)
     front = issue.front
+    facts = IssueFacts(
+        issue.issue_id, issue.number, date, issue.subject, issue.path, id_given="id" in front.values
+    )
     line = front.line_of("id") if "id" in front.values else front.line_of("issue")
     for problem in identity_problems(facts, identities):
         yield Report(line, 1, problem)

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from digestcli.state.journal import Journal
-from digestcli.state.ledger import DELIVERED, FAILED, LEDGER_DB, SENDING, UNKNOWN, Ledger, SentIssue
+from digestcli.state.ledger import DELIVERED, LEDGER_DB, SENDING, UNKNOWN, Ledger, SentIssue, rank
 
 # What a run sends, part by part, as the editor would name it.
 PARTS = {
@@ -37,7 +37,8 @@ class IssueFacts:
     number: int | None
     date: str
     subject: str
-    path: Path | None = None
+    path: Path | None = None  # the draft
+    id_given: bool = True  # the front matter's own `id`, not one derived from title and number
 
 
 @dataclass(frozen=True)
@@ -71,6 +72,19 @@ def identity_problems(issue: IssueFacts, identities: Identities) -> list[str]:
             " `id:` in the front matter (`digest new --like DRAFT` starts from an earlier draft"
             " with a new id)"
         )
+    if here is not None and not issue.id_given:
+        # The derived id changed (the title or the number was edited) on a draft already sent:
+        # as a new id it would be mailed to everyone again.
+        for other in identities.sent.values():
+            if other.draft == str(here) and other.issue_id != issue.issue_id:
+                problems.append(
+                    f"this draft was sent as '{other.issue_id}'"
+                    + (f" (issue {other.number})" if other.number is not None else "")
+                    + f", and its id is now '{issue.issue_id}' because its title or number changed:"
+                    f" if it is the same issue, undo that change (or add `id: {other.issue_id}`);"
+                    " if it is a new one, give it an `id:` of its own"
+                )
+                break
     sent = identities.sent.get(issue.issue_id)
     if sent is not None:
         differs = []
@@ -81,7 +95,8 @@ def identity_problems(issue: IssueFacts, identities: Identities) -> list[str]:
         if differs:
             problems.append(
                 f"the id '{issue.issue_id}' was already sent as another issue ({', '.join(differs)}):"
-                " a copy of an earlier draft? give this one its own `id:` in the front matter"
+                " if it is the same issue, undo that change; if it is a copy of an earlier draft,"
+                " give it an `id:` of its own"
             )
     if issue.number is not None:
         for other in identities.sent.values():
@@ -112,7 +127,9 @@ def journal_gaps(ledger_states: Mapping[str, str], journal_states: Mapping[str, 
     is missing or says less: state in the journal -> how many. Empty when the ledger is whole."""
     gaps: Counter[str] = Counter()
     for address, state in journal_states.items():
-        if state in _HAS_IT and ledger_states.get(address) not in (DELIVERED, UNKNOWN, SENDING, FAILED):
+        # The journal says more than the ledger: delivered where the ledger says unknown or
+        # failed (an older copy; --retry-failed would mail them again), or anything at all.
+        if state in _HAS_IT and rank(state) > rank(ledger_states.get(address)):
             gaps[UNKNOWN if state == SENDING else state] += 1
     return gaps
 

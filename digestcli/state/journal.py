@@ -4,14 +4,14 @@ before anyone is mailed twice, and can be rebuilt (``digest recover``).
 
 ``.digest/journal/<issue id>.log`` holds two kinds of line, tab-separated:
 
-    run      <time>  {"issue_id": ..., "number": ..., "date": ..., "subject": ..., "parts": {...}}
-    reader   <time>  <state>  <address>  <reply>
+    run      <time>  {"issue_id": ..., "number": ..., "date": ..., "subject": ..., "parts": {...}}  .
+    reader   <time>  <state>  <address>  <reply>  .
 
 A ``run`` line is written when a send starts; a ``reader`` line each time the ledger records a
 reader's state for the issue (``sending`` before the data can leave, then the outcome). Replaying
 the reader lines gives each reader's last state; a reader left ``sending`` is ``unknown``. Each
-line is one ``write`` on a file opened for appending, so a killed process leaves whole lines (a
-torn last line is skipped on reading).
+line is one ``write`` on a file opened for appending and ends in a `.` field, so a line torn by
+a crash is told from a whole one and skipped (and ended, so that it cannot swallow the next).
 """
 
 from __future__ import annotations
@@ -41,8 +41,9 @@ class Replay:
 
 
 def journal_name(issue_id: str) -> str:
-    """The journal's file name for an issue: the id itself when it is safe as a file name."""
-    safe = _UNSAFE.sub("_", issue_id).lstrip(".") or "issue"
+    """The journal's file name for an issue: the id itself when it is safe as a file name (in
+    lowercase: on a file system that ignores case, two ids must not share a file)."""
+    safe = _UNSAFE.sub("_", issue_id).lstrip(".").lower() or "issue"
     if safe != issue_id:
         safe += "-" + hashlib.sha256(issue_id.encode("utf-8")).hexdigest()[:8]
     return f"{safe}.log"
@@ -68,22 +69,31 @@ class Journal:
     def note_run(self, issue_id: str, record: dict[str, Any]) -> None:
         """A send of the issue starts: what it sends (see ``Ledger.begin_run``)."""
         line = json.dumps({"issue_id": issue_id, **record}, ensure_ascii=False, sort_keys=True)
-        self._append(issue_id, f"run\t{time.time():.3f}\t{line}\n")
+        self._append(issue_id, f"run\t{time.time():.3f}\t{line}\t.\n")
 
     def note(self, issue_id: str, state: str, address: str, reply: str = "") -> None:
         """A reader's state for the issue, as the ledger just recorded it."""
         reply = _NOT_ONE_FIELD.sub(" ", reply)[:500]
-        self._append(issue_id, f"reader\t{time.time():.3f}\t{state}\t{address}\t{reply}\n")
+        self._append(issue_id, f"reader\t{time.time():.3f}\t{state}\t{address}\t{reply}\t.\n")
 
     def _append(self, issue_id: str, line: str) -> None:
         data = line.encode("utf-8")
         with self._lock:
             fd = self._files.get(issue_id)
             if fd is None:
-                self.folder.mkdir(parents=True, exist_ok=True)
-                fd = os.open(self.path(issue_id), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-                self._files[issue_id] = fd
-            os.write(fd, data)
+                fd = self._open(issue_id)
+            while data:  # a short write (a full disk) raises on the next try, never passes unseen
+                data = data[os.write(fd, data) :]
+
+    def _open(self, issue_id: str) -> int:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path(issue_id), os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600)
+        # A line torn by a kill is ended first, so that it does not swallow the next one.
+        size = os.fstat(fd).st_size
+        if size and os.pread(fd, 1, size - 1) != b"\n":
+            os.write(fd, b"\n")
+        self._files[issue_id] = fd
+        return fd
 
     def replay(self, issue_id: str) -> Replay:
         """Everything the issue's journal says; an empty Replay when there is none."""
@@ -108,9 +118,9 @@ def _replay(path: Path, issue_id: str) -> Replay:
     try:
         with path.open("r", encoding="utf-8", errors="replace", newline="\n") as handle:
             for line in handle:
-                if not line.endswith("\n"):
-                    break  # torn by a kill mid-write: the write it belongs to never finished
                 parts = line.rstrip("\n").split("\t")
+                if parts[-1] != ".":
+                    continue  # torn by a crash mid-write: the write it belongs to never finished
                 if parts[0] == "reader" and len(parts) >= 4:
                     replay.states[parts[3]] = parts[2]
                 elif parts[0] == "run" and len(parts) >= 3:

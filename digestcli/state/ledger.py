@@ -42,6 +42,14 @@ FAILED = "failed"  # the server refused it for good (5xx); retried only when ask
 UNKNOWN = "unknown"  # the data went out but no reply came back; resent only when asked
 SKIPPED = "skipped"  # on the suppression list, or no longer in the reader list
 STATES = (PENDING, SENDING, DELIVERED, DEFERRED, FAILED, UNKNOWN, SKIPPED)
+# How much a state says the reader has had: of two records of one reader (the ledger, the journal),
+# the one that says more is believed, so that no record that says less can lead to a second copy.
+_RANK = {DELIVERED: 3, UNKNOWN: 2, SENDING: 2, FAILED: 1}
+
+
+def rank(state: str | None) -> int:
+    return _RANK.get(state or PENDING, 0)
+
 
 SCHEMA_VERSION = 2  # 1: rows keyed on the draft's file name, no issue register
 _SCHEMA = """
@@ -90,6 +98,7 @@ class SentIssue:
     date: str
     subject: str
     first_sent: float
+    draft: str = ""  # the draft's absolute path at the issue's latest run
 
 
 @dataclass(frozen=True)
@@ -306,14 +315,21 @@ class Ledger:
             change = ", attempts = MAX(attempts - 1, 0)" if counted else ""
         else:
             change = "" if counted else ", attempts = attempts + 1"
+        # A record that says less than `sending` goes to the journal first, one that says as much or
+        # more goes after the ledger: a kill between the two then leaves the journal saying no more
+        # than the ledger, and the next send is not refused for a gap that is not there.
+        journal_first = rank(state) < rank(SENDING)
         with self._lock:
+            if journal_first:
+                self._note(issue_id, state, address, reply)
             self._db.execute(
                 "UPDATE delivery SET state = ?, reply = ?, updated = ?"
                 + change
                 + " WHERE issue_id = ? AND address = ?",
                 (state, reply, time.time(), issue_id, address),
             )
-            self._note(issue_id, state, address, reply)
+            if not journal_first:
+                self._note(issue_id, state, address, reply)
 
     def _note(self, issue_id: str, state: str, address: str, reply: str = "") -> None:
         try:
@@ -351,7 +367,7 @@ class Ledger:
         with self._lock:
             try:
                 rows = self._db.execute(
-                    "SELECT issue_id, number, date, subject, first_sent FROM issue ORDER BY first_sent"
+                    "SELECT issue_id, number, date, subject, first_sent, draft FROM issue ORDER BY first_sent"
                 ).fetchall()
             except sqlite3.OperationalError as exc:
                 if "no such table" in str(exc):
@@ -450,6 +466,8 @@ class Ledger:
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
+            if moved:
+                self.journal.note_run(issue_id, {"adopted_from": old_id})
             for address, state, reply in rows:
                 self._note(issue_id, state, address, reply)
         return moved
@@ -473,10 +491,8 @@ class Ledger:
                 for address, state in states.items():
                     if state == SENDING:
                         state = UNKNOWN
-                    if state not in (DELIVERED, UNKNOWN, FAILED):
-                        continue
-                    if current.get(address, PENDING) not in (PENDING, DEFERRED, SKIPPED):
-                        continue
+                    if state not in (DELIVERED, UNKNOWN, FAILED) or rank(state) <= rank(current.get(address)):
+                        continue  # the ledger says as much already
                     self._db.execute(
                         "INSERT INTO delivery (issue_id, address, state, attempts, reply, created, updated)"
                         " VALUES (?, ?, ?, 1, 'restored from the journal', ?, ?)"
@@ -569,7 +585,8 @@ def recover_ledger(state_dir: str | Path) -> Recovery:
 
 
 def _readable(path: Path) -> bool:
-    """Whether SQLite can read the ledger through (a damaged page shows in quick_check)."""
+    """Whether the ledger reads through (a damaged page shows in quick_check). Only damage says
+    no: a ledger that cannot be opened or is locked is an error here, never moved aside."""
     try:
         db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=Ledger.busy_timeout)
         try:
@@ -577,6 +594,9 @@ def _readable(path: Path) -> bool:
             db.execute("SELECT COUNT(*) FROM delivery").fetchone()
         finally:
             db.close()
-    except sqlite3.DatabaseError:
-        return False
+    except sqlite3.DatabaseError as exc:
+        text = str(exc)
+        if "not a database" in text or "malformed" in text or "no such table" in text:
+            return False
+        raise state_file_error(exc, path, "ledger") from None
     return bool(ok) and ok[0] == "ok"
