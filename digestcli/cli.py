@@ -957,7 +957,7 @@ def unsubscribe(
       digest unsubscribe reader@example.com --reason bounced
       digest unsubscribe --list
     """
-    from digestcli.subscribers import SuppressionList
+    from digestcli.state.suppressions import SuppressionList
 
     ws = workspace()
     suppressions = SuppressionList(ws.state)
@@ -969,20 +969,15 @@ def unsubscribe(
         return
     if not address:
         raise UsageError("name an address to unsubscribe", hint="or --list to see the list")
-    from digestcli.subscribers import normalize_address
+    from digestcli.message import unsubscribe_address
 
-    try:
-        normalize_address(address)
-    except ValueError:  # a token, or the unsubscribe link (or mailto:) pasted from a message
-        from digestcli.message import address_for_token, token_in
-
-        found = address_for_token(token_in(address, ws.config.newsletter.unsubscribe_url), ws.state)
-        if found is None:
-            raise UsageError(
-                f"{address!r} is neither an address nor a valid unsubscribe token (or a link holding one)"
-            ) from None
-        address = found
-    entry = suppressions.add(address, reason=reason)
+    # An address, or a token, or the unsubscribe link (or mailto:) pasted from a message.
+    found = unsubscribe_address(address, ws.config.newsletter.unsubscribe_url, ws.state)
+    if found is None:
+        raise UsageError(
+            f"{address!r} is neither an address nor a valid unsubscribe token (or a link holding one)"
+        )
+    entry = suppressions.add(found, reason=reason)
     say(f"{entry.address} is {entry.reason}: no further issues will be sent to it.")
 
 

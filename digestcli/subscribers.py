@@ -1,32 +1,26 @@
-"""The reader list: reading subscribers.csv into validated, de-duplicated readers, and the
-suppression list (unsubscribed, bounced, complained) that every send respects.
+"""The reader list: reading subscribers.csv into validated, de-duplicated readers.
 
-The CSV is the editor's file; the suppression list is digest's own record in the workspace state,
-so that an unsubscribe holds even when an old copy of the CSV comes back.
+The CSV is the editor's file; who must not be mailed again is digest's own record in the
+workspace state (``state.suppressions``), so that an unsubscribe holds when an old CSV comes back.
 """
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import io
 import re
-import sqlite3
-import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
 
 from email_validator import EmailNotValidError, validate_email
 
-from digestcli.errors import InputError, UsageError, read_text
-from digestcli.state import make_state_dir, state_file_error
+from digestcli.errors import InputError, read_text
+from digestcli.state import make_state_dir
 
 # Fields digest fills itself; a CSV column of the same name would be silently shadowed.
 COMPUTED_FIELDS = frozenset({"unsubscribe_url"})
-SUPPRESSION_REASONS = ("unsubscribed", "bounced", "complained")
-SUPPRESSIONS_DB = "suppressions.sqlite3"
 _DELIMITERS = (",", ";", "\t")
 _NOT_SLOT_CHAR = re.compile(r"[^a-z0-9_]")
 # Line breaks and other control characters never belong in a personal field or a header value:
@@ -265,80 +259,6 @@ def _read_row(row: list[str], header: list[str], line: int) -> Subscriber | str:
         return f"invalid address {address!r}: {exc}"
     values.setdefault("name", "")
     return Subscriber(values["email"], values["name"], MappingProxyType(values), line)
-
-
-# -- suppression list ----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Suppression:
-    address: str
-    reason: str  # one of SUPPRESSION_REASONS
-    added: float  # seconds since the epoch
-    note: str = ""
-
-
-class SuppressionList:
-    """Addresses never to mail again, kept in the workspace state (SQLite)."""
-
-    busy_timeout = 10.0  # seconds to wait for another program's write to finish
-
-    def __init__(self, state_dir: str | Path):
-        self.path = Path(state_dir) / SUPPRESSIONS_DB
-
-    @contextlib.contextmanager
-    def _database(self) -> Iterator[sqlite3.Connection]:
-        make_state_dir(self.path.parent)
-        try:
-            db = sqlite3.connect(self.path, timeout=self.busy_timeout)
-            try:
-                db.execute("PRAGMA journal_mode=WAL")
-                db.execute(
-                    "CREATE TABLE IF NOT EXISTS suppression (address TEXT PRIMARY KEY,"
-                    " reason TEXT NOT NULL, added REAL NOT NULL, note TEXT NOT NULL)"
-                )
-                yield db
-            finally:
-                db.close()
-        except sqlite3.Error as exc:
-            raise state_file_error(exc, self.path, "suppression list") from None
-
-    def add(self, address: str, reason: str = "unsubscribed", note: str = "") -> Suppression:
-        """Suppress an address (validated and normalized first); adding it again keeps the first entry."""
-        if reason not in SUPPRESSION_REASONS:
-            raise UsageError(
-                f"unknown suppression reason {reason!r}", hint=f"use one of {', '.join(SUPPRESSION_REASONS)}"
-            )
-        try:
-            key = address_key(normalize_address(address))
-        except ValueError as exc:
-            raise UsageError(f"not an email address: {address!r} ({exc})") from None
-        with self._database() as db:
-            with db:
-                db.execute(
-                    "INSERT OR IGNORE INTO suppression VALUES (?, ?, ?, ?)", (key, reason, time.time(), note)
-                )
-            row = db.execute(
-                "SELECT address, reason, added, note FROM suppression WHERE address = ?", (key,)
-            ).fetchone()
-        return Suppression(*row)
-
-    def remove(self, address: str) -> bool:
-        """Take an address off the list (a reader who subscribed again); True if it was there."""
-        with self._database() as db, db:
-            cursor = db.execute("DELETE FROM suppression WHERE address = ?", (address_key(address),))
-        return cursor.rowcount > 0
-
-    def entries(self) -> list[Suppression]:
-        if not self.path.exists():
-            return []
-        with self._database() as db:
-            rows = db.execute("SELECT address, reason, added, note FROM suppression ORDER BY added, address")
-            return [Suppression(*row) for row in rows]
-
-    def reasons(self) -> dict[str, str]:
-        """address key -> reason, for every suppressed address."""
-        return {entry.address: entry.reason for entry in self.entries()}
 
 
 SKIPPED_ROWS = "skipped-rows.txt"

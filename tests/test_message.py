@@ -14,7 +14,6 @@ from smtp_server import Received, make_issue
 
 from digestcli.errors import ConfigError, InputError
 from digestcli.message import (
-    MAX_HEADER_VALUE,
     Masthead,
     Personalizer,
     address_for_token,
@@ -25,8 +24,10 @@ from digestcli.message import (
     read_secret,
     verify_token,
 )
+from digestcli.message.mime import MAX_HEADER_VALUE, list_unsubscribe
 from digestcli.render import RenderedIssue
-from digestcli.subscribers import SuppressionList, parse_subscribers
+from digestcli.state.suppressions import SuppressionList
+from digestcli.subscribers import parse_subscribers
 
 SECRET = b"test secret"
 MASTHEAD = Masthead(
@@ -384,7 +385,7 @@ def test_the_secret_made_by_racing_processes_is_one(tmp_path: Path, monkeypatch:
     monkeypatch.delenv("DIGEST_SECRET", raising=False)
     state = tmp_path / ".digest"
     code = (
-        "import sys, time; from digestcli.message import load_secret;"
+        "import sys, time; from digestcli.state.secret import load_secret;"
         "time.sleep(max(0, float(sys.argv[2]) - time.time()));"
         "print(load_secret(sys.argv[1]).decode())"
     )
@@ -422,10 +423,8 @@ def test_an_unsubscribe_url_too_long_for_one_line_is_folded_inside_its_brackets(
 @pytest.mark.parametrize("length", [970, 975, 976, 977, 978, 979, 980, 985, 1974, 1975, 1976, 3000])
 @pytest.mark.parametrize("mailto", ["", "unsubscribe@example.com"])
 def test_list_unsubscribe_lines_never_pass_998_octets(length: int, mailto: str) -> None:
-    from digestcli.message import _list_unsubscribe
-
     url = "https://example.com/u?t=" + "x" * (length - len("https://example.com/u?t="))
-    header = _list_unsubscribe(url, mailto)
+    header = list_unsubscribe(url, mailto)
     lines = header.split("\r\n")[:-1]
     assert all(len(line.encode()) <= 998 for line in lines), [len(line) for line in lines]
     unfolded = "".join(line[1:] if i else line for i, line in enumerate(lines))

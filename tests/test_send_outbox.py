@@ -12,7 +12,8 @@ from smtp_server import make_issue, make_workspace, write_readers
 from digestcli.delivery import OutboxTransport, plan_send, read_status, send_issue, transport_for
 from digestcli.errors import DeliveryError, InputError
 from digestcli.state.ledger import DELIVERED, FAILED, PENDING, SKIPPED, UNKNOWN, Ledger
-from digestcli.subscribers import SuppressionList, load_subscribers
+from digestcli.state.suppressions import SuppressionList
+from digestcli.subscribers import load_subscribers
 
 ISSUE = make_issue()
 

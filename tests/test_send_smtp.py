@@ -33,7 +33,7 @@ from digestcli.state.ledger import (
     Ledger,
     read_status,
 )
-from digestcli.subscribers import SuppressionList
+from digestcli.state.suppressions import SuppressionList
 
 FAST = Backoff(first=0.001, most=0.01)
 ISSUE = make_issue()

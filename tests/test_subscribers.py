@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from digestcli.errors import DeliveryError, InputError, UsageError
+from digestcli.state.suppressions import SuppressionList
 from digestcli.subscribers import (
-    SuppressionList,
     column_name,
     load_subscribers,
     parse_subscribers,

@@ -12,7 +12,8 @@ from digestcli.config import Workspace
 from digestcli.render import RenderedIssue
 from digestcli.state.history import Assessment, IssueFacts, assess, fingerprint
 from digestcli.state.ledger import DEFERRED, DELIVERED, FAILED, LEDGER_DB, PENDING, SENDING, UNKNOWN, Ledger
-from digestcli.subscribers import Subscriber, SubscriberList, SuppressionList
+from digestcli.state.suppressions import SuppressionList
+from digestcli.subscribers import Subscriber, SubscriberList
 
 NOT_LISTED = "no longer in the reader list"
 
