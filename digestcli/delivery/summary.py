@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+
+from digestcli.state.ledger import DEFERRED, DELIVERED, FAILED, PENDING, UNKNOWN
 
 
 @dataclass
@@ -34,6 +37,25 @@ class SendSummary:
     problems: list[tuple[str, str, str]] = field(default_factory=list)  # (address, state, reply)
     # Per-reader link targets left out of a message: (address, field, value); see message.LinkGuard.
     links_left_out: list[tuple[str, str, str]] = field(default_factory=list)
+
+    def count(self, outcomes: Iterable[tuple[str, str, str]]) -> None:
+        """Count a run's outcomes, one (address, state, reply) per reader the run set out to mail.
+        ``pending`` is a reader not reached, or handed back: it adds to ``remaining``."""
+        for address, state, reply in outcomes:
+            if state == DELIVERED:
+                self.delivered += 1
+                continue
+            if state == PENDING:
+                self.remaining += 1
+                continue
+            if state == DEFERRED:
+                self.deferred += 1
+            elif state == FAILED:
+                self.failed += 1
+            elif state == UNKNOWN:
+                self.unknown += 1
+            if reply:
+                self.problems.append((address, state, reply))
 
     @property
     def rate(self) -> float:

@@ -215,6 +215,10 @@ class Dispatch:
         self.quiet = threading.Event()  # no row `sending`
         self.quiet.set()
         self.closed = False
+        # Each reader's outcome in this run, once known (address, state, reply): the summary is
+        # counted from these when the run ends, never patched along the way.
+        self.outcomes: dict[str, tuple[str, str, str]] = {}
+        self.delivered = 0  # for the progress callback, as outcomes come
         # The first connection is made alone: a refused login is then tried once, not once a worker.
         self.first_open = threading.Lock()
         self.opened = threading.Event()
@@ -295,25 +299,29 @@ class Dispatch:
             self.ledger.settle_in_flight(self.issue_id, flying, reply)
 
     def _close(self) -> None:
-        """The run is over for the summary: count every reader a worker still holds, and the queue."""
+        """The run is over: every reader a worker still holds, and the queue, gets its outcome, and
+        the summary is counted from the outcomes."""
         with self.lock:
             self.closed = True
-            summary = self.summary
-            summary.remaining += len(self.queue)
+            for reader in self.queue:
+                self.outcomes[reader.key] = (reader.email, PENDING, "")
             self.queue.clear()
             for worker in self.workers:
-                reader, worker.reader = worker.reader, None
-                if reader is None:
-                    continue
-                if worker.in_flight:
-                    summary.unknown += 1
-                    summary.problems.append(
-                        (reader.email, UNKNOWN, "in flight when the send was interrupted")
-                    )
-                elif worker.deferred:
-                    summary.deferred += 1  # tried and deferred already (the row says so)
-                else:
-                    summary.remaining += 1
+                self._let_go(worker)
+            self.summary.count(self.outcomes.values())
+
+    def _let_go(self, worker: _Worker) -> None:
+        """The outcome of the reader a worker holds without one, as its row says (lock held)."""
+        reader, worker.reader = worker.reader, None
+        if reader is None:
+            return
+        if worker.in_flight:
+            outcome = (reader.email, UNKNOWN, "in flight when the send was interrupted")
+        elif worker.deferred:
+            outcome = (reader.email, DEFERRED, "")  # tried and deferred already (the row says so)
+        else:
+            outcome = (reader.email, PENDING, "")
+        self.outcomes[reader.key] = outcome
 
     # -- the workers --------------------------------------------------------------------------------
 
@@ -539,7 +547,7 @@ class Dispatch:
             self.lost_replies += lost_reply
             failures = self.connection_failures
             waited = now - self.failing_since
-            delivered, planned = self.summary.delivered, self.summary.planned
+            delivered, planned = self.delivered, self.summary.planned
             patient = waited >= self.patience or self.lost_replies >= self.max_connection_failures
             if failures >= self.max_connection_failures and patient and self.error is None:
                 self.error = DeliveryError(
@@ -626,11 +634,8 @@ class Dispatch:
             if keep_failed:
                 return
             if not self.closed:
-                summary = self.summary
-                summary.failed -= len(held)
-                summary.remaining += len(held)
-                emails = {one.email for one in held}
-                summary.problems[:] = [p for p in summary.problems if not (p[0] in emails and p[1] == FAILED)]
+                for one in held:  # not about them after all: pending again
+                    self.outcomes[one.key] = (one.email, PENDING, "")
         if self.ledger is not None:
             for one in held:
                 self.ledger.record(self.issue_id, one.key, PENDING, f"held back after: {reply}")
@@ -638,13 +643,10 @@ class Dispatch:
     def _leave(self, worker: _Worker) -> None:
         """The worker stops before its reader's next try: count the reader as the row says."""
         with self.lock:
-            reader, worker.reader = worker.reader, None
-            if reader is None or self.closed:
+            if self.closed:
+                worker.reader = None
                 return
-            if worker.deferred:
-                self.summary.deferred += 1  # tried and deferred already (the row says so)
-            else:
-                self.summary.remaining += 1
+            self._let_go(worker)
 
     def _settle(
         self, worker: _Worker, reader: Subscriber, state: str, reply: str, *, final: bool = True
@@ -656,18 +658,9 @@ class Dispatch:
                 worker.deferred = state == DEFERRED
                 if final and not self.closed and worker.reader is reader:
                     worker.reader = None
-                    summary = self.summary
-                    if state == DELIVERED:
-                        summary.delivered += 1
-                    elif state == DEFERRED:
-                        summary.deferred += 1
-                    elif state == FAILED:
-                        summary.failed += 1
-                    elif state == UNKNOWN:
-                        summary.unknown += 1
-                    if state != DELIVERED:
-                        summary.problems.append((reader.email, state, reply))
-                    counted = (summary.delivered, summary.planned)
+                    self.outcomes[reader.key] = (reader.email, state, reply)
+                    self.delivered += state == DELIVERED
+                    counted = (self.delivered, self.summary.planned)
             # After the count: if the ledger cannot take it, the summary still says what the server did.
             if self.ledger is not None:
                 self.ledger.record(self.issue_id, reader.key, state, reply, counted=worker.in_flight)
