@@ -92,7 +92,7 @@ def reported(command: F) -> F:
                 "(run again with --debug for the traceback, and please report it)",
                 "internal error",
             )
-            raise typer.Exit(ExitCode.FAILURE) from None
+            raise typer.Exit(ExitCode.CRASH) from None
 
     return run  # type: ignore[return-value]
 
@@ -249,22 +249,36 @@ def lint(
             "--rendered", help="Also render each draft and check the email (size, alt text, links)."
         ),
     ] = False,
+    list_rules: Annotated[
+        bool,
+        typer.Option("--rules", help="List every rule (name, severity, fixable, summary); check nothing."),
+    ] = False,
 ) -> None:
     """Check drafts for structure and common mistakes.
 
     Prints one line per finding, as path:line:col: rule message, then a summary. Exits 0 when
     there are no errors (warnings pass unless --strict), 1 when there are, 2 when a file cannot
-    be read. Rules can be switched off or made warnings in digest.toml's \\[lint.rules]
-    (the README lists the rules).
+    be read. Rules can be switched off or made warnings in digest.toml's \\[lint.rules];
+    --rules lists them, one line each: name, default severity, whether --fix repairs it, what
+    it finds.
 
     [b]Examples[/b]
 
       digest lint                              every draft in drafts/
       digest lint drafts/2026-11-20-weekly.md --fix
       digest lint --format json | jq '.[].rule'
+      digest lint --rules                      every rule, one line each
+      digest lint --rules --format json | jq -r '.[] | select(.fixable) | .name'
     """
     from digestcli.lint import check_rule_settings
 
+    if list_rules:
+        if paths or fix:
+            raise UsageError("--rules lists the rules and checks nothing", hint="drop the paths and --fix")
+        from digestcli.lint.catalog import rule_lines, rules_json
+
+        typer.echo(rules_json() if output_format is OutputFormat.json else "\n".join(rule_lines()))
+        return
     ws = workspace()
     check_rule_settings(ws.config.lint, str(ws.config_path) if ws.config_path else None)
     files = _drafts_to_check(ws, list(paths or []))
@@ -326,8 +340,9 @@ def _summary(checked: int, errors: int, warnings: int, findings: list[Any], unre
     text = f"Found {_plural(errors, 'error')} and {_plural(warnings, 'warning')} in {drafts}."
     if unreadable:
         text += f" {_plural(unreadable, 'file')} could not be read."
-    if any(f.rule == "item-numbering" and "--fix" in f.message for f in findings):
-        text += " Item numbers can be fixed with `digest lint --fix`."
+    fixable = sum(f.fixable for f in findings)
+    if fixable:
+        text += f" {_plural(fixable, 'finding')} can be fixed with `digest lint --fix`."
     return text
 
 

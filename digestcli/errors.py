@@ -11,6 +11,7 @@ class ExitCode(IntEnum):
     OK = 0
     FAILURE = 1  # findings, or work that did not complete
     USAGE = 2  # bad options, unreadable input, a broken configuration
+    CRASH = 70  # a bug in digest (sysexits' EX_SOFTWARE): never a finding, never the editor's doing
     INTERRUPTED = 130  # Ctrl-C, as shells report SIGINT
 
 
