@@ -825,7 +825,7 @@ def _report(summary: Any, draft: Path, *, limited: bool = False) -> None:
     if summary.suppressed:
         facts.append(f"{summary.suppressed} on the suppression list")
     if summary.skipped:
-        facts.append(f"{summary.skipped} invalid or duplicate rows")
+        facts.append(f"{_plural(summary.skipped, 'invalid or duplicate row')}")
     say("; ".join(facts) + ".")
     for address, state, reply in summary.problems[:10]:
         say(f"  {typer.style(state, fg='red')} {address}: {reply}")
