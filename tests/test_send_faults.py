@@ -25,7 +25,7 @@ from fault_smtp import FaultServer, Received
 from smtp_server import make_issue, make_workspace, write_readers
 
 from digestcli.config import Workspace
-from digestcli.delivery import Backoff, SendStopped, SendSummary, send_issue
+from digestcli.delivery import Backoff, SendStopped, SendSummary, judgement, send_issue
 from digestcli.delivery import workers as workers_module
 from digestcli.errors import DeliveryError
 from digestcli.render import RenderedIssue
@@ -170,12 +170,12 @@ def test_a_quota_stops_the_send_at_once_and_says_when_to_come_back(
     assert refusal in error.message
     summary = error.summary
     assert summary.retry_after is not None
-    assert abs(summary.retry_after - (time.time() + workers_module.RETRY_AFTER)) < 120
+    assert abs(summary.retry_after - (time.time() + judgement.RETRY_AFTER)) < 120
     when = re.search(r"try again after (\d\d:\d\d)", error.hint or "")
     assert when is not None, error.hint
     assert when.group(1) == time.strftime("%H:%M", time.localtime(summary.retry_after))
     # Every try under a quota counts against the account: a few readers' tries, not 50 x 3.
-    assert 1 <= len(asked.seen) <= workers_module.SAME_TEMPORARY * 3 + 2
+    assert 1 <= len(asked.seen) <= judgement.SAME_TEMPORARY * 3 + 2
     assert (summary.delivered, summary.failed) == (0, 0)
     assert summary.deferred + summary.remaining == 50
     after = states(tmp_path)
@@ -248,7 +248,7 @@ def test_a_policy_refusal_without_an_address_for_everyone_stops_the_send(tmp_pat
     with pytest.raises(SendStopped) as caught:
         send(workspace)
     error = caught.value
-    assert f"same refusal for {workers_module.SAME_REFUSALS} readers in a row" in error.message
+    assert f"same refusal for {judgement.SAME_REFUSALS} readers in a row" in error.message
     assert UNVERIFIED in error.message
     assert (error.summary.delivered, error.summary.failed) == (1, 0)
     after = states(tmp_path)

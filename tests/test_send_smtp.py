@@ -19,9 +19,16 @@ from smtp_server import (
 )
 
 from digestcli.config import Workspace
-from digestcli.delivery import Backoff, SendInterrupted, SendStopped, SendSummary, SmtpTransport, send_issue
+from digestcli.delivery import (
+    Backoff,
+    SendInterrupted,
+    SendStopped,
+    SendSummary,
+    SmtpTransport,
+    judgement,
+    send_issue,
+)
 from digestcli.delivery import transport as transport_module
-from digestcli.delivery import workers as workers_module
 from digestcli.errors import DeliveryError
 from digestcli.state.ledger import (
     DEFERRED,
@@ -439,7 +446,7 @@ def test_the_same_refusal_for_readers_in_a_row_stops_the_send(tmp_path: Path, se
         send(workspace)
     error = caught.value
     assert error.where == f"127.0.0.1:{server.port}"
-    assert f"same refusal for {workers_module.SAME_REFUSALS} readers in a row" in error.message
+    assert f"same refusal for {judgement.SAME_REFUSALS} readers in a row" in error.message
     assert ses in error.message
     assert (error.summary.delivered, error.summary.failed) == (1, 0)
     assert error.summary.remaining == 11 and error.summary.problems == []

@@ -1,15 +1,12 @@
 """The send's worker threads: one per connection, each taking readers from a shared queue, trying
-each until it has an outcome, and deciding with the others when the relay cannot be used.
+each until it has an outcome, and keeping the ledger and the summary exact whatever stops them.
 
 A reader's row is committed ``sending`` only once the server has accepted the recipient and DATA
 (the transport's ``before_data``), and settled as soon as the server answers; see
-``state.ledger`` for why that makes a killed run safe to resume. The run stops on its own when:
-  - connections keep failing for longer than ``patience`` (an outage shorter than that is waited out);
-  - the server refuses the sender, or the login (tried once per run: the first connection is made
-    alone, before the others);
-  - the same refusal comes for several readers in a row: a permanent one about the sender, the
-    account or the message, or a temporary one (a quota, a throttle), which says when to try again.
-A refusal that names the reader fails that reader, and the send goes on.
+``state.ledger`` for why that makes a killed run safe to resume. The run stops when the server
+refuses the sender or the login (tried once per run: the first connection is made alone, before
+the others), on Ctrl-C, or when ``judgement`` says the relay cannot be used: connections failing
+past ``patience``, or the same refusal for reader after reader.
 """
 
 from __future__ import annotations
@@ -22,6 +19,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from digestcli.delivery.judgement import PATIENCE, SAME_REFUSALS, Judge, Verdict
 from digestcli.delivery.summary import SendSummary
 from digestcli.delivery.transport import (
     ConnectFailure,
@@ -42,22 +40,6 @@ from digestcli.subscribers import Subscriber
 
 # How long Ctrl-C waits for messages already on the wire to be answered before cutting connections.
 INTERRUPT_GRACE = 5.0
-# Readers in a row (no delivery between, two domains at least) given the same permanent refusal
-# before the send stops: a refusal about the sender or the account looks like one about each
-# reader until it repeats.
-SAME_REFUSALS = 5
-# The same, for a refusal that names each reader for a policy reason ("550 5.7.1 <ann@...>: Access
-# denied"): one relay refuses some readers that way, another every reader. Only a long run of them
-# says it is the relay.
-SAME_NAMED_REFUSALS = 20
-# Readers in a row given the same temporary refusal (a quota, a throttle) before the send stops:
-# trying each reader again and again only hammers an account that is already held back.
-SAME_TEMPORARY = 5
-# RFC 5321 §4.5.4.1: a retry interval SHOULD be at least 30 minutes.
-RETRY_AFTER = 30 * 60
-# How long connections may keep failing (no server answering) before the send gives up.
-PATIENCE = 60.0
-
 # (delivered so far, messages this run, the reader's state; or "retrying: <why>" when connections
 # start failing). Called from the worker threads.
 Progress = Callable[[int, int, str], None]
@@ -79,13 +61,6 @@ DEFAULT_BACKOFF = Backoff()
 
 class Interrupted(KeyboardInterrupt):
     """Ctrl-C (or SIGTERM, SIGHUP) stopped the run; the ledger is settled."""
-
-
-def refusal_key(reply: str, address: str) -> str:
-    """A refusal with what differs from reader to reader taken out (their address, ids, counts),
-    so that one refusal given to everyone is seen as one."""
-    words = reply.lower().replace(address.lower(), "<reader>").split()
-    return " ".join("#" if i and any(c.isdigit() for c in w) else w for i, w in enumerate(words))
 
 
 def wait(event: threading.Event, timeout: float | None = None) -> bool:
@@ -121,27 +96,6 @@ class _Outcome(enum.Enum):
     DONE = "done"  # the reader has an outcome for this run, or the run is stopping
     RETRY = "retry"  # after a wait (backoff)
     AGAIN = "again"  # at once, the attempt not counted (a stale connection)
-
-
-class _Streak:
-    """Readers in a row given the same refusal, and the refusal (its ``refusal_key``)."""
-
-    def __init__(self) -> None:
-        self.key = ""
-        self.readers: list[Subscriber] = []
-
-    def add(self, key: str, reader: Subscriber) -> int:
-        if key != self.key:
-            self.key, self.readers = key, []
-        if reader not in self.readers:
-            self.readers.append(reader)
-        return len(self.readers)
-
-    def domains(self) -> int:
-        return len({one.key.rpartition("@")[2] for one in self.readers})
-
-    def clear(self) -> None:
-        self.key, self.readers = "", []
 
 
 class _Worker:
@@ -189,10 +143,7 @@ class Dispatch:
         self.sender = sender
         self.summary = summary
         self.retries = retries
-        self.max_connection_failures = max_connection_failures
-        self.patience = patience
         self.interrupt_grace = interrupt_grace
-        self.same_refusals = max(2, same_refusals)
         self.backoff = backoff
         self.progress = progress
         self.pace = _Pace(rate)
@@ -200,14 +151,12 @@ class Dispatch:
         self.lock = threading.Lock()
         self.queue: deque[Subscriber] = deque()
         self.workers: list[_Worker] = []
-        self.connection_failures = 0  # in a row, over all workers
-        self.failing_since: float | None = None  # when the current run of failures began
-        self.lost_replies = 0  # replies to the data lost in a row (each reader now unknown)
-        self.refused = _Streak()  # permanent refusals since the last delivery
-        self.named = _Streak()  # refusals naming each reader for a policy reason
-        self.throttled = _Streak()  # temporary refusals
-        self.held_refusal = ""  # the refusal that stopped the run
-        self.refused_with: dict[str, list[Subscriber]] = {}  # refusal -> readers given it this run
+        self.judge = Judge(
+            transport.name,
+            max_connection_failures=max_connection_failures,
+            patience=patience,
+            same_refusals=same_refusals,
+        )
         self.error: BaseException | None = None
         self.running = 0  # workers not yet finished
         self.flying = 0  # workers with a row `sending`
@@ -442,12 +391,8 @@ class Dispatch:
         except PermanentFailure as failure:
             self._server_answered()
             self._settle(worker, reader, FAILED, failure.reply)
-            if not failure.personal:
-                self._same_refusal(
-                    reader, failure.reply, self.refused, self.same_refusals, failure.at_recipient
-                )
-            elif failure.policy:
-                self._same_refusal(reader, failure.reply, self.named, SAME_NAMED_REFUSALS, keep_failed=True)
+            if not failure.personal or failure.policy:  # a reader's own mailbox says nothing of the run
+                self._refused(reader, failure)
         except UncertainDelivery as failure:
             self._settle(worker, reader, UNKNOWN, failure.reply)
             # A relay that keeps losing the reply to the data is broken, even if it takes the data,
@@ -536,109 +481,52 @@ class Dispatch:
             self.stop.set()
 
     def _connection_failed(self, reply: str, *, lost_reply: bool = False) -> int:
-        """Count a connection that failed (or lost a reply); stop the run once they have failed
-        ``max_connection_failures`` times in a row for ``patience`` seconds (lost replies: at
-        once). Returns the failures in a row, for the backoff."""
+        """Count a failed connection (or a lost reply) with the judge; the failures in a row."""
         with self.lock:
-            now = time.monotonic()
-            if self.failing_since is None:
-                self.failing_since = now
-            self.connection_failures += 1
-            self.lost_replies += lost_reply
-            failures = self.connection_failures
-            waited = now - self.failing_since
+            failures, verdict = self.judge.connection_failed(reply, lost_reply=lost_reply)
             delivered, planned = self.delivered, self.summary.planned
-            patient = waited >= self.patience or self.lost_replies >= self.max_connection_failures
-            if failures >= self.max_connection_failures and patient and self.error is None:
-                self.error = DeliveryError(
-                    f"giving up after {failures} connection failures in a row over {waited:.0f} s;"
-                    f" the last: {reply}",
-                    where=self.transport.name,
-                    hint="the ledger is up to date: run the send again once the server is back",
-                )
-                self.stop.set()
+            if verdict is not None:
+                self._stop_for(verdict)
         if failures == 1 and not self.stop.is_set():
             self._tell(delivered, planned, f"retrying: {reply}")  # an outage begins: say so
         return failures
 
     def _server_answered(self, *, delivered: bool = False) -> None:
         with self.lock:
-            self.connection_failures = 0
-            self.failing_since = None
-            self.lost_replies = 0
-            if delivered:
-                self.refused.clear()
-                self.named.clear()
-                self.throttled.clear()
+            self.judge.answered(delivered=delivered)
 
     def _throttled(self, reader: Subscriber, reply: str) -> None:
-        """Stop when readers in a row get the same temporary refusal: a quota or a throttle that
-        more tries now will not lift. Their rows say deferred; the next run tries them again."""
-        key = refusal_key(reply, reader.email)
         with self.lock:
-            count = self.throttled.add(key, reader)
-            if count < SAME_TEMPORARY or self.error is not None:
-                return
-            after = time.time() + RETRY_AFTER
-            self.summary.retry_after = after
-            self.summary.rerun_helps = False
-            self.error = DeliveryError(
-                f"the server refused {count} readers in a row for now: {reply}",
-                where=self.transport.name,
-                hint=f"try again after {time.strftime('%H:%M', time.localtime(after))}: a quota or a"
-                " throttle is not lifted by trying sooner (RFC 5321 asks for 30 minutes at least);"
-                " the ledger is up to date",
+            verdict = self.judge.temporary(reader, reply)
+            if verdict is not None:
+                self._stop_for(verdict)
+
+    def _refused(self, reader: Subscriber, failure: PermanentFailure) -> None:
+        """A 5xx not about the reader's mailbox: the judge may say the run must stop, and which
+        readers are not to blame after all (pending again, here and in the ledger)."""
+        with self.lock:
+            verdict = self.judge.permanent(
+                reader, failure.reply, named=failure.personal, at_recipient=failure.at_recipient
             )
-            self.stop.set()
-
-    def _same_refusal(
-        self, reader: Subscriber, reply: str, streak: _Streak, limit: int, keep_failed: bool = False
-    ) -> None:
-        """Stop when readers in a row all get the same refusal: it is about the sender, the account
-        or the message (SES's "Email address is not verified"), not them. They go back to pending,
-        and so does anyone the other connections get it for while the run stops.
-
-        ``keep_failed``: the refusal came at RCPT, naming each reader ("554 5.7.1 <addr>: Recipient
-        address rejected"). The run still stops (a relay denying every address must not fail the
-        whole list), but those few stay failed, so a server that really refuses just them cannot
-        stop every later run at the same readers; --retry-failed tries them again."""
-        key = refusal_key(reply, reader.email)
-        with self.lock:
-            # Every reader this run gave this refusal, in a row or not (a delivery on another
-            # connection may come between): if it stops the run, none of them is to blame.
-            given = self.refused_with.setdefault(key, [])
-            given.append(reader)
-            if key == self.held_refusal:
-                held = [reader]
-            else:
-                count = streak.add(key, reader)
-                # At two domains at least: one domain refusing us by its policy (a firewall, a
-                # blocklist) is that domain's affair, and must not hold up the rest of the list.
-                if count < limit or streak.domains() < 2 or self.error is not None:
-                    return
-                held, self.held_refusal = list({one.key: one for one in given}.values()), key
-                streak.clear()
-                self.error = DeliveryError(
-                    f"the server gave the same refusal for {len(held)} readers in a row: {reply}",
-                    where=self.transport.name,
-                    hint="it is about the sender, the account or the message, not the readers: fix"
-                    " that, then run the send again"
-                    + (
-                        " (those readers stay failed: --retry-failed tries them again)"
-                        if keep_failed
-                        else " (those readers are pending again)"
-                    ),
-                )
-                self.summary.rerun_helps = False
-                self.stop.set()
-            if keep_failed:
+            if verdict is None:
                 return
+            self._stop_for(verdict)
+            held = verdict.held
             if not self.closed:
                 for one in held:  # not about them after all: pending again
                     self.outcomes[one.key] = (one.email, PENDING, "")
         if self.ledger is not None:
             for one in held:
-                self.ledger.record(self.issue_id, one.key, PENDING, f"held back after: {reply}")
+                self.ledger.record(self.issue_id, one.key, PENDING, f"held back after: {failure.reply}")
+
+    def _stop_for(self, verdict: Verdict) -> None:
+        """The judge says stop (lock held): the first verdict is the run's error."""
+        if self.error is None:
+            self.error = verdict.error
+            self.summary.rerun_helps = verdict.rerun_helps
+            if verdict.retry_after is not None:
+                self.summary.retry_after = verdict.retry_after
+        self.stop.set()
 
     def _leave(self, worker: _Worker) -> None:
         """The worker stops before its reader's next try: count the reader as the row says."""
