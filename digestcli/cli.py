@@ -932,7 +932,7 @@ def recover() -> None:
     [b]Example[/b]: digest recover
     """
     from digestcli.state import send_lock
-    from digestcli.state.ledger import recover_ledger
+    from digestcli.state.recovery import recover_ledger
 
     ws = workspace()
     with send_lock(ws.state):

@@ -13,7 +13,7 @@ from smtp_server import make_workspace, write_readers
 
 from digestcli.delivery import SendStopped, SmtpTransport, send_issue
 from digestcli.errors import DeliveryError, ExitCode
-from digestcli.state import ledger as ledger_module
+from digestcli.state import recovery as recovery_module
 
 
 def boom(*args: object, **kwargs: object) -> None:
@@ -23,7 +23,7 @@ def boom(*args: object, **kwargs: object) -> None:
 def test_a_bug_in_digest_exits_with_its_own_code_and_one_line(
     digest, workspace: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(ledger_module, "recover_ledger", boom)
+    monkeypatch.setattr(recovery_module, "recover_ledger", boom)
     result = digest("recover")
     assert result.exit_code == ExitCode.CRASH == 70  # not 1, which means findings
     assert result.stderr.startswith("internal error: RuntimeError: boom (run again with --debug")
@@ -38,7 +38,7 @@ def test_ctrl_c_in_a_command_exits_130_with_one_line(
     def interrupted(*args: object) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(ledger_module, "recover_ledger", interrupted)
+    monkeypatch.setattr(recovery_module, "recover_ledger", interrupted)
     result = digest("recover")
     assert result.exit_code == ExitCode.INTERRUPTED == 130
     assert result.stderr == "interrupted\n"

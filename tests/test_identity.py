@@ -409,7 +409,7 @@ def test_an_outcome_that_says_less_goes_to_the_journal_first(tmp_path: Path) -> 
 
 def test_recover_never_moves_aside_a_ledger_it_cannot_open(tmp_path: Path) -> None:
     from digestcli.errors import DigestError
-    from digestcli.state.ledger import recover_ledger
+    from digestcli.state.recovery import recover_ledger
 
     (tmp_path / LEDGER_DB).mkdir()  # not damaged: unopenable (as a file with no read right is)
     with pytest.raises(DigestError):
@@ -422,7 +422,7 @@ def test_a_locked_ledger_is_not_taken_for_a_damaged_one(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from digestcli.errors import DigestError
-    from digestcli.state import ledger as ledger_module
+    from digestcli.state import recovery as recovery_module
 
     with Ledger(tmp_path) as ledger:
         ledger.plan("w-1", ["a@x.org"], {})
@@ -432,7 +432,7 @@ def test_a_locked_ledger_is_not_taken_for_a_damaged_one(
     monkeypatch.setattr(Ledger, "busy_timeout", 0.05)
     try:
         with pytest.raises(DigestError, match="locked"):
-            ledger_module.recover_ledger(tmp_path)
+            recovery_module.recover_ledger(tmp_path)
     finally:
         holder.execute("ROLLBACK")
         holder.close()
