@@ -10,7 +10,9 @@ from conftest import VALID_DRAFT
 from smtp_server import ScriptedHandler, SmtpServer
 
 
-def smtp_workspace(workspace: Path, port: int, readers: int = 5, *, patience: float = 60) -> list[str]:
+def smtp_workspace(
+    workspace: Path, port: int, readers: int = 5, *, patience: float = 60, failures: int = 5
+) -> list[str]:
     (workspace / "digest.toml").write_text(
         "[newsletter]\n"
         'title = "Test Weekly"\n'
@@ -22,6 +24,7 @@ def smtp_workspace(workspace: Path, port: int, readers: int = 5, *, patience: fl
         "connections = 2\n"
         "retries = 2\n"
         f"patience = {patience}\n"
+        f"max_connection_failures = {failures}\n"
         "[smtp]\n"
         'host = "127.0.0.1"\n'
         f"port = {port}\n"
@@ -87,7 +90,7 @@ def test_a_refusing_server_is_one_line_with_host_and_port(digest, write_draft, w
     from smtp_server import free_port
 
     port = free_port()  # nothing listens here
-    smtp_workspace(workspace, port, patience=0.5)
+    smtp_workspace(workspace, port, patience=0.5, failures=1)  # gives up after about a second
     result = digest("send", str(write_draft()), "--yes")
     assert result.exit_code == 1
     assert f"127.0.0.1:{port}" in result.stderr
