@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import unicodedata
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -35,6 +35,12 @@ ANY_SLOT = re.compile(
     r"reader\.([A-Za-z_][A-Za-z0-9_]*)"
     r"(?:\s|%20|\+)*(?:\}|%7[Dd]){2}"
 )
+
+
+# What a link in an issue may open, for every part of digest that checks or writes one (lint,
+# render, the per-reader values filled in at send time): mail clients follow these and nothing else.
+LINK_SCHEMES = frozenset({"http", "https", "mailto"})
+IMAGE_SCHEMES = frozenset({"http", "https"})
 
 
 def canonical_slots(text: str) -> str:
@@ -232,6 +238,23 @@ def inline_text(token: Token, *, skip_number: bool = False) -> str:
         if match:
             text = match.group(2).strip()
     return text
+
+
+def locate(
+    lines: Sequence[str], *needles: str, first: int = 1, last: int | None = None
+) -> tuple[int, int] | None:
+    """Where a piece of text is in a draft: the (line, column), both from 1, of the first needle
+    found between lines ``first`` and ``last`` (inclusive; ``last`` None: to the end); needles are
+    tried in order, an empty one skipped. None when no needle is there."""
+    end = len(lines) if last is None else min(last, len(lines))
+    for needle in needles:
+        if not needle:
+            continue
+        for number in range(max(first, 1), end + 1):
+            column = lines[number - 1].find(needle)
+            if column >= 0:
+                return number, column + 1
+    return None
 
 
 def load_draft(path: str | Path, *, wrapup_heading: str = DEFAULT_WRAPUP) -> Issue:

@@ -39,10 +39,11 @@ def test_json_output_has_the_documented_keys(digest, write_draft) -> None:
     assert result.exit_code == 1
     findings = json.loads(result.stdout)
     assert findings and all(
-        set(f) == {"path", "line", "column", "rule", "severity", "message"} for f in findings
+        set(f) == {"path", "line", "column", "rule", "severity", "message", "fixable"} for f in findings
     )
     assert findings[0]["rule"] == "item-numbering" and findings[0]["line"] == 15
     assert findings[0]["severity"] == "error"
+    assert findings[0]["fixable"] is True
 
 
 def test_json_output_of_a_clean_draft_is_an_empty_array(digest, write_draft) -> None:

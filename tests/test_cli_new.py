@@ -8,7 +8,7 @@ from pathlib import Path
 
 from digestcli.config import LintConfig
 from digestcli.draft import load_draft
-from digestcli.lint import lint_file
+from digestcli.lint import lint_issue
 
 
 def test_new_writes_a_draft_that_fails_lint_until_filled_in(digest, workspace: Path) -> None:
@@ -21,7 +21,7 @@ def test_new_writes_a_draft_that_fails_lint_until_filled_in(digest, workspace: P
     assert [item.number for item in issue.items] == [1, 2, 3]
     assert issue.wrapup is not None
 
-    rules = {f.rule for f in lint_file(path, LintConfig())}
+    rules = {f.rule for f in lint_issue(load_draft(path), LintConfig())}
     assert rules == {"placeholder"}, "the scaffold is structurally valid; only its placeholders fail"
     assert digest("lint").exit_code == 1
 
@@ -84,3 +84,32 @@ def test_drafts_being_a_file_is_one_clear_line(digest, workspace: Path) -> None:
     (workspace / "drafts").write_text("oops", encoding="utf-8")
     result = digest("new")
     assert result.exit_code == 2 and "drafts/ must be a folder" in result.stderr
+
+
+def test_the_scaffold_is_the_template_filled_in_line_for_line(digest, workspace: Path) -> None:
+    # The template's block tags keep their lines: a blank line between the greeting and each item.
+    assert digest("new", "--items", "2", "--date", "2026-11-27", "--title", 'Café "Weekly"').exit_code == 0
+    text = (workspace / "drafts" / "2026-11-27-cafe-weekly.md").read_text(encoding="utf-8")
+    story = (
+        "TODO: one to three paragraphs for story {n}, with [a descriptive link](https://example.com/TODO).\n"
+    )
+    assert text == (
+        "---\n"
+        "id: cafe-weekly-1\n"
+        'title: "Café \\"Weekly\\""\n'
+        'subject: "TODO: the subject line, under 78 characters"\n'
+        "date: 2026-11-27\n"
+        "issue: 1\n"
+        'preheader: "TODO: one sentence that inboxes show beside the subject"\n'
+        "---\n"
+        "\n"
+        "TODO: the greeting. A paragraph or two that says what this issue holds.\n"
+        "\n"
+        "## 1. TODO: headline 1\n"
+        "\n" + story.format(n=1) + "\n"
+        "## 2. TODO: headline 2\n"
+        "\n" + story.format(n=2) + "\n"
+        "## Wrapping Up\n"
+        "\n"
+        "TODO: the closing words, and a link to the [full report](https://example.com/TODO).\n"
+    )

@@ -1,18 +1,22 @@
-"""Checks a draft against the format and the common mistakes; returns findings, prints nothing.
+"""The one lint rule registry, and the runner that turns every rule's reports into findings.
 
-Each rule is one small function registered under a stable name. A rule yields ``Report``s; the
-runner turns them into ``Finding``s with the path, rule name and configured severity.
+Each rule is one small function registered with ``@rule`` under a stable name, with its default
+severity, a one-line summary, whether ``digest lint --fix`` repairs it, and what it reads: the
+draft (most rules), the workspace's other drafts and ledger (``workspace=True``) or the rendered
+email (``rendered=True``). A rule yields ``Report``s; ``run_rules`` applies the ``[lint.rules]``
+switches and severities to them, the same way for every kind, and returns ``Finding``s. Nothing
+here prints, and nothing here imports the renderer.
 """
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from digestcli.config import LintConfig
-from digestcli.draft import Issue, load_draft
+from digestcli.draft import Issue
 from digestcli.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -23,14 +27,20 @@ Severity = Literal["error", "warning"]
 
 @dataclass(frozen=True, order=True)
 class Finding:
+    """One problem found: where it is (``path``, ``line`` and ``column``, from 1), the rule that
+    found it, its severity after ``[lint.rules]``, the message for the editor, and whether
+    ``digest lint --fix`` repairs it. Findings sort by place."""
+
     path: str
     line: int
     column: int
     rule: str
     severity: Severity
     message: str
+    fixable: bool = False
 
     def as_dict(self) -> dict[str, object]:
+        """The finding as ``digest lint --format json`` prints it."""
         return {
             "path": self.path,
             "line": self.line,
@@ -38,48 +48,105 @@ class Finding:
             "rule": self.rule,
             "severity": self.severity,
             "message": self.message,
+            "fixable": self.fixable,
         }
 
 
 @dataclass(frozen=True)
 class Report:
-    """What a rule says: where and what. ``severity`` overrides the rule's default."""
+    """What a rule says about one problem: where (line and column, from 1) and what.
+
+    ``severity`` overrides the rule's default (an unknown front-matter key is only a warning);
+    ``fixable`` False says that this one problem is beyond ``--fix`` although its rule is not
+    (a heading with no number at all cannot be renumbered).
+    """
 
     line: int
     column: int
     message: str
     severity: Severity | None = None
+    fixable: bool = True
 
 
-# (issue, config) -> reports; a rule about the workspace also gets its Identities.
+# (subject, config) -> reports. The subject is the parsed Issue, or for a rendered rule the
+# RenderedEmail of digestcli.lint.rendered; a workspace rule also gets the Identities.
 RuleCheck = Callable[..., Iterable[Report]]
 
 
 @dataclass(frozen=True)
 class Rule:
+    """A lint rule as the registry knows it.
+
+    ``name`` is what findings, ``[lint.rules]`` and the docs call it; ``severity`` its default;
+    ``summary`` one line on what it finds (the README's rule table is made from it); ``fixable``
+    whether ``digest lint --fix`` repairs what it finds. ``workspace`` rules need the other drafts
+    and the ledger and run only when lint has them; ``rendered`` rules check the rendered email
+    and run only when there is one (``digest lint --rendered``, ``render``, ``send``).
+    """
+
     name: str
     severity: Severity
     summary: str
     check: RuleCheck
-    workspace: bool = False  # needs the other drafts and the ledger: runs only when lint has them
+    fixable: bool = False
+    workspace: bool = False
+    rendered: bool = False
+
+    def as_dict(self) -> dict[str, object]:
+        """The rule as ``digest lint --rules --format json`` prints it."""
+        return {
+            "name": self.name,
+            "severity": self.severity,
+            "fixable": self.fixable,
+            "rendered": self.rendered,
+            "workspace": self.workspace,
+            "summary": self.summary,
+        }
 
 
-RULES: dict[str, Rule] = {}
+_REGISTRY: dict[str, Rule] = {}  # filled by the rule modules' @rule; read it through all_rules()
+# The rule modules, in the order the docs list their rules (each module's rules as written).
+_MODULES = ("structure", "text", "links", "identity", "rendered")
 
 
 def rule(
-    name: str, severity: Severity, summary: str, *, workspace: bool = False
+    name: str,
+    severity: Severity,
+    summary: str,
+    *,
+    fixable: bool = False,
+    workspace: bool = False,
+    rendered: bool = False,
 ) -> Callable[[RuleCheck], RuleCheck]:
+    """Register the decorated function as the check of the rule ``name``."""
+    if "\n" in summary:
+        raise ValueError(f"the summary of lint rule '{name}' must be one line")
+
     def register(check: RuleCheck) -> RuleCheck:
-        RULES[name] = Rule(name, severity, summary, check, workspace)
+        known = _REGISTRY.get(name)
+        if known and _origin(known.check) != _origin(check):
+            raise ValueError(f"lint rule '{name}' is registered twice")
+        _REGISTRY[name] = Rule(name, severity, summary, check, fixable, workspace, rendered)
         return check
 
     return register
 
 
-def _load_rules() -> None:
-    # Imported for their @rule registrations.
-    from digestcli.lint import identity, links, structure, text  # noqa: F401
+def _origin(check: RuleCheck) -> str:
+    return f"{check.__module__}.{check.__qualname__}"
+
+
+def all_rules() -> dict[str, Rule]:
+    """Every rule, by name, in the order the docs list them: the draft's structure, its words, its
+    links, the workspace, the rendered email."""
+    # Imported for their @rule registrations; all of them are light (rendered.py renders nothing).
+    for module in _MODULES:
+        importlib.import_module(f"digestcli.lint.{module}")
+    return {name: _REGISTRY[name] for name in sorted(_REGISTRY, key=_place)}
+
+
+def _place(name: str) -> int:
+    return _MODULES.index(_REGISTRY[name].check.__module__.rsplit(".", 1)[-1])
 
 
 def check_rule_settings(config: LintConfig, where: str | None = None) -> None:
@@ -88,10 +155,7 @@ def check_rule_settings(config: LintConfig, where: str | None = None) -> None:
         return
     import difflib
 
-    from digestcli.lint.rendered import RENDERED_RULES
-
-    _load_rules()
-    known = [*RULES, *RENDERED_RULES]
+    known = list(all_rules())
     for name in config.rules:
         if name not in known:
             close = difflib.get_close_matches(name, known, n=1)
@@ -115,32 +179,53 @@ def effective_severity(
     return reported or default
 
 
-def lint_issue(issue: Issue, config: LintConfig, identities: Identities | None = None) -> list[Finding]:
-    """Every finding of every rule switched on, sorted by place. ``identities`` (the workspace's
-    drafts and sent issues) lets the rules about the workspace run too (``issue-reused``)."""
-    _load_rules()
+def run_rules(
+    subject: object,
+    path: str,
+    config: LintConfig,
+    *,
+    rendered: bool = False,
+    identities: Identities | None = None,
+) -> list[Finding]:
+    """Run every rule of one kind (the draft's, or with ``rendered`` the email's) that
+    ``[lint.rules]`` leaves on, on ``subject``; the findings, at ``path``, sorted by place.
+    Workspace rules run only when ``identities`` is given."""
     findings: list[Finding] = []
-    for spec in RULES.values():
-        if effective_severity(spec.name, spec.severity, config) is None:
+    for spec in all_rules().values():
+        if spec.rendered != rendered or effective_severity(spec.name, spec.severity, config) is None:
             continue
         extra: tuple[Any, ...] = ()
         if spec.workspace:
             if identities is None:
                 continue
             extra = (identities,)
-        for report in spec.check(issue, config, *extra):
+        for report in spec.check(subject, config, *extra):
             severity = effective_severity(spec.name, spec.severity, config, report.severity)
             assert severity is not None
             findings.append(
-                Finding(str(issue.path), report.line, report.column, spec.name, severity, report.message)
+                Finding(
+                    path,
+                    report.line,
+                    report.column,
+                    spec.name,
+                    severity,
+                    report.message,
+                    spec.fixable and report.fixable,
+                )
             )
     return sorted(findings)
 
 
-def lint_file(path: Path, config: LintConfig) -> list[Finding]:
-    """Lint one draft file; raises InputError when it cannot be read."""
-    return lint_issue(load_draft(path, wrapup_heading=config.wrapup_heading), config)
+def lint_issue(issue: Issue, config: LintConfig, identities: Identities | None = None) -> list[Finding]:
+    """Lint a parsed draft: the findings of every draft rule switched on, sorted by place.
+
+    ``identities`` (the workspace's drafts and the issues sent) lets the rules about the
+    workspace run too (``issue-reused``). The rendered email's rules are ``check_rendered``'s, in
+    ``digestcli.lint.rendered``. Raises nothing for a broken draft: that is a finding.
+    """
+    return run_rules(issue, str(issue.path), config, identities=identities)
 
 
 def errors_in(findings: Iterable[Finding]) -> Iterator[Finding]:
+    """The findings that are errors."""
     return (f for f in findings if f.severity == "error")

@@ -1,4 +1,4 @@
-"""The safe fix: renumber items 1..N in place, touching nothing but the numbers."""
+"""The fix `digest lint --fix` makes for `item-numbering`: renumber items 1..N in place, nothing else."""
 
 from __future__ import annotations
 

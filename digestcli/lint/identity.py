@@ -1,5 +1,7 @@
-"""Rules on the issue's identity: an id or number that belongs to another draft or to an issue
-already sent (a draft copied as next week's start would otherwise be taken for last week's)."""
+"""The rule on an issue's identity: an id or number that belongs to another draft or to an issue sent.
+
+A draft copied as next week's start would otherwise be taken for last week's, and not sent.
+"""
 
 from __future__ import annotations
 
@@ -14,7 +16,8 @@ from digestcli.state.history import Identities, IssueFacts, identity_problems
 @rule(
     "issue-reused",
     "error",
-    "the issue's id or number belongs to another draft, or to an issue already sent",
+    "the issue's `id` is another draft's in `drafts/`, or was sent as another issue (another number"
+    " or date); or its `issue` number was sent under another id",
     workspace=True,
 )
 def issue_reused(issue: Issue, config: LintConfig, identities: Identities) -> Iterator[Report]:

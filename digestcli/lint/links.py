@@ -1,4 +1,4 @@
-"""Rules on links: text a reader can act on, and targets a mail client can open."""
+"""The rules on an issue's links: text a reader can act on, and targets a mail client can open."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 from markdown_it.token import Token
 
 from digestcli.config import LintConfig
-from digestcli.draft import ANY_SLOT, Issue
+from digestcli.draft import ANY_SLOT, IMAGE_SCHEMES, LINK_SCHEMES, Issue, locate
 from digestcli.lint import Report, rule
 
 VAGUE_TEXT = {
@@ -24,8 +24,18 @@ VAGUE_TEXT = {
     "go",
     "click this",
 }
-SCHEMES = {"http", "https", "mailto"}
 _CLICK_HERE = re.compile(r"\bclick (here|this|below)\b", re.IGNORECASE)
+
+
+def _either(schemes: frozenset[str]) -> str:
+    """Schemes as a message names them: "http, https or mailto"."""
+    *most, final = sorted(schemes)
+    return f"{', '.join(most)} or {final}" if most else final
+
+
+def _listed(schemes: frozenset[str]) -> str:
+    """Schemes as the rule table names them: "`http`, `https`, `mailto`"."""
+    return ", ".join(f"`{s}`" for s in sorted(schemes))
 
 
 def all_inlines(issue: Issue) -> Iterator[tuple[Token, int, int]]:
@@ -38,18 +48,6 @@ def all_inlines(issue: Issue) -> Iterator[tuple[Token, int, int]]:
             yield token, line, token.map[1] - 1 + section.line_offset
 
 
-def locate(issue: Issue, first: int, last: int, *needles: str) -> tuple[int, int]:
-    """The line and column of the first needle found between two lines (inclusive)."""
-    for needle in needles:
-        if not needle:
-            continue
-        for line in range(first, min(last, len(issue.lines)) + 1):
-            col = issue.lines[line - 1].find(needle)
-            if col >= 0:
-                return line, col + 1
-    return first, 1
-
-
 def locate_link(issue: Issue, first: int, last: int, target: str, text: str) -> tuple[int, int]:
     """Where a link's text starts: the "[" before its "](target", else where its text is."""
     for line in range(first, min(last, len(issue.lines)) + 1):
@@ -57,7 +55,7 @@ def locate_link(issue: Issue, first: int, last: int, target: str, text: str) -> 
         end = source.find(f"]({target}") if target else -1
         if end >= 0:
             return line, source.rfind("[", 0, end) + 1 or end + 1
-    return locate(issue, first, last, f"[{text}]", f"[{text}", text)
+    return locate(issue.lines, f"[{text}]", f"[{text}", text, first=first, last=last) or (first, 1)
 
 
 def links(issue: Issue) -> Iterator[tuple[str, str, int, int, str]]:
@@ -81,7 +79,12 @@ def links(issue: Issue) -> Iterator[tuple[str, str, int, int, str]]:
                 text.append(" ")
 
 
-@rule("link-text", "error", 'link text that says nothing out of context ("click here", "read more")')
+@rule(
+    "link-text",
+    "error",
+    'link text that means nothing out of context ("click here", "here", "read more", "link"), and'
+    ' "click here" with no link at all',
+)
 def link_text(issue: Issue, config: LintConfig) -> Iterator[Report]:
     for kind, target, first, last, text in links(issue):
         folded = " ".join(text.casefold().split()).strip(" .:!…→»")
@@ -94,17 +97,23 @@ def link_text(issue: Issue, config: LintConfig) -> Iterator[Report]:
             continue
         match = _CLICK_HERE.search(token.content)
         if match:
-            line, col = locate(issue, first, last, match.group(0))
+            line, col = locate(issue.lines, match.group(0), first=first, last=last) or (first, 1)
             yield Report(line, col, f"'{match.group(0)}' but there is no link here: add the link or reword")
 
 
-@rule("link-url", "error", "an empty or relative link target, or a scheme other than http, https, mailto")
+@rule(
+    "link-url",
+    "error",
+    f"an empty or relative link target, a scheme other than {_listed(LINK_SCHEMES)}"
+    f" (images: {_listed(IMAGE_SCHEMES)})",
+)
 def link_url(issue: Issue, config: LintConfig) -> Iterator[Report]:
     for kind, target, first, last, text in links(issue):
         what = "image" if kind == "image" else "link"
-        line, col = (
-            locate_link(issue, first, last, target, text) if target else locate(issue, first, last, "]()")
-        )
+        if target:
+            line, col = locate_link(issue, first, last, target, text)
+        else:
+            line, col = locate(issue.lines, "]()", first=first, last=last) or (first, 1)
         target = target.strip()
         if ANY_SLOT.fullmatch(target) or ANY_SLOT.match(target):
             continue  # a per-reader link ({{ reader.prefs_url }}), filled in and checked at send time
@@ -120,14 +129,20 @@ def link_url(issue: Issue, config: LintConfig) -> Iterator[Report]:
                 f"{what} target '{target}' is relative: mail clients cannot open it; "
                 "write a full https:// address",
             )
-        elif scheme not in SCHEMES or (kind == "image" and scheme == "mailto"):
-            allowed = "http or https" if kind == "image" else "http, https or mailto"
+        elif scheme not in (IMAGE_SCHEMES if kind == "image" else LINK_SCHEMES):
+            allowed = _either(IMAGE_SCHEMES if kind == "image" else LINK_SCHEMES)
             yield Report(line, col, f"{what} target '{target}' uses '{scheme}:'; email allows {allowed}")
         elif scheme in ("http", "https") and not parts.netloc:
             yield Report(line, col, f"{what} target '{target}' has no host")
 
 
-@rule("link-slot", "warning", "a link whose whole target is a reader's value ({{ reader.site }})")
+@rule(
+    "link-slot",
+    "warning",
+    "a link whose whole target is a reader's value (`[site]({{ reader.site }})`): each reader's value is"
+    f" checked when the issue is sent, and one that is not an {_either(LINK_SCHEMES)} link is left out"
+    " of that reader's message",
+)
 def link_slot(issue: Issue, config: LintConfig) -> Iterator[Report]:
     for kind, target, first, last, text in links(issue):
         match = ANY_SLOT.match(target.strip())
@@ -138,6 +153,6 @@ def link_slot(issue: Issue, config: LintConfig) -> Iterator[Report]:
             line,
             col,
             f"link '{text}' opens whatever the list's '{match.group(1)}' column holds: each value is"
-            " checked when the issue is sent, and one that is not an http, https or mailto link is"
+            f" checked when the issue is sent, and one that is not an {_either(LINK_SCHEMES)} link is"
             " left out of that reader's message",
         )

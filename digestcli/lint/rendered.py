@@ -1,37 +1,25 @@
-"""Checks on the rendered email rather than the draft: size, image alt text, template leftovers, links.
+"""The rules on the rendered email rather than the draft: size, image alt text, template leftovers, links.
 
-Importing this module stays light (``RENDERED_RULES`` is read by ``digest lint`` for every run);
-rendering itself is the caller's business, and the one import of ``render`` happens inside
-``check_rendered``, when a rendered issue already exists.
+They are registered with the others (``rendered=True``), so importing this module stays light:
+``digest lint`` reads the registry on every run. Rendering is the caller's business; the rules
+run on a ``RenderedIssue`` that already exists, through ``check_rendered``.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from html.parser import HTMLParser
 from typing import TYPE_CHECKING
 from urllib.parse import unquote
 
 from digestcli.config import LintConfig
-from digestcli.draft import SLOT
-from digestcli.lint import Finding, Severity, effective_severity
+from digestcli.draft import SLOT, locate
+from digestcli.lint import Finding, Report, rule, run_rules
 
 if TYPE_CHECKING:
     from digestcli.render import RenderedIssue
-
-RENDERED_RULES: dict[str, str] = {
-    "html-size": "the HTML part is over 102 KB, where Gmail clips it (a warning from 90 KB)",
-    "image-alt": "an image in the HTML part has no alt text",
-    "template-syntax": "Jinja syntax ({{, {%, {#) left in the email, except {{ reader.FIELD }} slots",
-    "text-missing-link": "a link in the HTML part that the plain-text part does not carry",
-}
-_SEVERITY: dict[str, Severity] = {
-    "html-size": "error",
-    "image-alt": "error",
-    "template-syntax": "error",
-    "text-missing-link": "warning",
-}
 
 # Gmail hides everything past about 102 KB of HTML behind "[Message clipped] View entire message",
 # and the unsubscribe link in the footer goes with it.
@@ -41,58 +29,74 @@ WARN_BYTES = 90 * 1024
 _TEMPLATE_SYNTAX = re.compile(r"\{\{.{0,40}?\}\}|\{%.{0,40}?%\}|\{#.{0,40}?#\}|\{[{%#]", re.DOTALL)
 
 
+@dataclass(frozen=True)
+class RenderedEmail:
+    """What a rendered rule checks: the email, its HTML read once, and the draft's lines."""
+
+    rendered: RenderedIssue
+    page: _Page
+    source: Sequence[str] = ()
+
+    def where(self, *needles: str) -> tuple[int, int]:
+        """The draft's line and column holding the first needle found; (1, 1) when none is there
+        (it came from the template, or it is about the email as a whole), as linters do."""
+        return locate(self.source, *needles) or (1, 1)
+
+
 def check_rendered(
     rendered: RenderedIssue, path: str, config: LintConfig, *, source: Sequence[str] = ()
 ) -> list[Finding]:
     """Findings on a rendered issue; ``source`` (the draft's lines) lets a finding name its line."""
-    findings = []
-    page = _Page.read(rendered.html)
-    checks = {
-        "html-size": _html_size(rendered),
-        "image-alt": _image_alt(page, source),
-        "template-syntax": _template_syntax(rendered, source),
-        "text-missing-link": _text_missing_link(rendered, page, source),
-    }
-    for name, reports in checks.items():
-        if effective_severity(name, _SEVERITY[name], config) is None:
-            continue
-        for line, message, own_severity in reports:
-            severity = effective_severity(name, _SEVERITY[name], config, own_severity)
-            assert severity is not None
-            # A finding on the email as a whole points at the draft's first line, as linters do.
-            findings.append(Finding(path, max(line, 1), 1, name, severity, message))
-    return sorted(findings)
+    email = RenderedEmail(rendered, _Page.read(rendered.html), tuple(source))
+    return run_rules(email, path, config, rendered=True)
 
 
-_Report = tuple[int, str, Severity | None]  # line (0: the rendered email as a whole), message, severity
-
-
-def _html_size(rendered: RenderedIssue) -> Iterator[_Report]:
-    size = len(rendered.html.encode("utf-8"))
+@rule(
+    "html-size",
+    "error",
+    f"the HTML part over {CLIP_BYTES // 1024} KiB, which Gmail clips, hiding the rest and the unsubscribe"
+    f" link; over {WARN_BYTES // 1024} KiB is a warning",
+    rendered=True,
+)
+def html_size(email: RenderedEmail, config: LintConfig) -> Iterator[Report]:
+    size = len(email.rendered.html.encode("utf-8"))
     if size > CLIP_BYTES:
-        yield (
-            0,
-            (
-                f"the HTML part is {size / 1024:.1f} KB; Gmail clips messages over 102 KB, hiding the rest "
-                "and the unsubscribe link: shorten the issue or the template"
-            ),
-            None,
+        yield Report(
+            1,
+            1,
+            f"the HTML part is {size / 1024:.1f} KB; Gmail clips messages over 102 KB, hiding the rest "
+            "and the unsubscribe link: shorten the issue or the template",
         )
     elif size > WARN_BYTES:
-        yield 0, f"the HTML part is {size / 1024:.1f} KB, close to the 102 KB where Gmail clips it", "warning"
+        message = f"the HTML part is {size / 1024:.1f} KB, close to the 102 KB where Gmail clips it"
+        yield Report(1, 1, message, severity="warning")
 
 
-def _image_alt(page: _Page, source: Sequence[str]) -> Iterator[_Report]:
-    for attrs in page.images:
+@rule(
+    "image-alt",
+    "error",
+    'an image without alt text (one marked decorative, `role="presentation"`, is fine)',
+    rendered=True,
+)
+def image_alt(email: RenderedEmail, config: LintConfig) -> Iterator[Report]:
+    for attrs in email.page.images:
         if attrs.get("role") == "presentation" or attrs.get("aria-hidden") == "true":
             continue  # a decorative image, marked as such: screen readers skip it
         if not (attrs.get("alt") or "").strip():
             src = attrs.get("src") or ""
             message = f"image '{src}' has no alt text: describe it, as in ![what it shows](...)"
-            yield _line_of(source, src), message, None
+            yield Report(*email.where(src), message)
 
 
-def _template_syntax(rendered: RenderedIssue, source: Sequence[str]) -> Iterator[_Report]:
+@rule(
+    "template-syntax",
+    "error",
+    "template syntax (`{{`, `{%`, `{#`) left in the subject, the HTML or the text part; only"
+    " `{{ reader.FIELD }}` slots are filled in at send time",
+    rendered=True,
+)
+def template_syntax(email: RenderedEmail, config: LintConfig) -> Iterator[Report]:
+    rendered = email.rendered
     parts = (("subject", rendered.subject), ("HTML part", rendered.html), ("text part", rendered.text))
     for part, body in parts:
         seen: set[str] = set()
@@ -101,21 +105,24 @@ def _template_syntax(rendered: RenderedIssue, source: Sequence[str]) -> Iterator
             if snippet in seen:
                 continue
             seen.add(snippet)
-            yield (
-                _line_of(source, match.group(0), snippet),
-                (
-                    f"template syntax '{snippet}' left in the {part}: only {{{{ reader.FIELD }}}} slots are "
-                    "filled in at send time"
-                ),
-                None,
+            yield Report(
+                *email.where(match.group(0), snippet),
+                f"template syntax '{snippet}' left in the {part}: only {{{{ reader.FIELD }}}} slots are "
+                "filled in at send time",
             )
 
 
-def _text_missing_link(rendered: RenderedIssue, page: _Page, source: Sequence[str]) -> Iterator[_Report]:
+@rule(
+    "text-missing-link",
+    "warning",
+    "a link in the HTML part that the plain-text part lacks (readers of the text see no way to it)",
+    rendered=True,
+)
+def text_missing_link(email: RenderedEmail, config: LintConfig) -> Iterator[Report]:
     from digestcli.plaintext import readable_url  # how the text part shows a non-ASCII URL
 
-    text = rendered.text
-    for href in dict.fromkeys(page.links):  # each target once, in order
+    text = email.rendered.text
+    for href in dict.fromkeys(email.page.links):  # each target once, in order
         if not href or href.startswith("#"):
             continue
         forms = {href, unquote(href), readable_url(href)}
@@ -124,18 +131,7 @@ def _text_missing_link(rendered: RenderedIssue, page: _Page, source: Sequence[st
             forms |= {address, unquote(address)}
         if not any(form and form in text for form in forms):
             message = f"link to '{href}' is in the HTML part but not in the text part"
-            yield _line_of(source, href, unquote(href)), message, None
-
-
-def _line_of(source: Sequence[str], *needles: str) -> int:
-    """The draft line that holds one of the needles; 0 when none does (say, it came from the template)."""
-    for needle in needles:
-        if not needle:
-            continue
-        for number, line in enumerate(source, 1):
-            if needle in line:
-                return number
-    return 0
+            yield Report(*email.where(href, unquote(href)), message)
 
 
 class _Page(HTMLParser):

@@ -1,4 +1,4 @@
-"""Rules on the shape of an issue: front matter, intro, numbered items, wrap-up."""
+"""The rules on an issue's shape: front matter, intro, numbered items, wrap-up, headlines, subject."""
 
 from __future__ import annotations
 
@@ -8,14 +8,20 @@ import re
 from collections.abc import Iterator
 
 from digestcli.config import LintConfig
-from digestcli.draft import ISSUE_ID, Issue, Item, issue_id_of
+from digestcli.draft import DEFAULT_WRAPUP, ISSUE_ID, Issue, Item, issue_id_of
 from digestcli.lint import Report, rule
 
 REQUIRED = ("title", "subject", "date")
 KNOWN = (*REQUIRED, "issue", "preheader", "id")
 
 
-@rule("front-matter", "error", "front matter missing, malformed, or with a missing or mistyped key")
+@rule(
+    "front-matter",
+    "error",
+    "no front matter, YAML that does not parse, a missing `title`, `subject` or `date`, a date that is"
+    " not a date, an `issue` that is not a positive whole number, an `id` that is not letters, digits,"
+    " `.`, `_`, `-`; an unknown key is a warning",
+)
 def front_matter(issue: Issue, config: LintConfig) -> Iterator[Report]:
     front = issue.front
     if front.error:
@@ -70,20 +76,31 @@ def _first_heading_line(issue: Issue) -> int:
     return issue.intro.line
 
 
-@rule("intro-missing", "error", "no greeting paragraph before item 1")
+@rule("intro-missing", "error", "no paragraph (the greeting) before item 1")
 def intro_missing(issue: Issue, config: LintConfig) -> Iterator[Report]:
     if issue.intro.paragraphs() == 0:
         yield Report(_first_heading_line(issue), 1, "no intro: write a greeting paragraph before item 1")
 
 
-@rule("item-numbering", "error", "items not numbered 1, 2, 3 … (gap, repeat, disorder, no number)")
+@rule(
+    "item-numbering",
+    "error",
+    "items not numbered 1, 2, 3 …: a gap, a repeat, disorder (`--fix` renumbers them), a heading"
+    " with no number",
+    fixable=True,
+)
 def item_numbering(issue: Issue, config: LintConfig) -> Iterator[Report]:
     fix = "; `digest lint --fix` renumbers the items"
     previous: Item | None = None
     seen: dict[int, Item] = {}
     for item in issue.items:
         if item.number is None:
-            yield Report(item.line, item.column, f"{item.label} has no number: items are '## N. Headline'")
+            yield Report(
+                item.line,
+                item.column,
+                f"{item.label} has no number: items are '## N. Headline'",
+                fixable=False,  # --fix renumbers numbers; it does not guess that a heading is an item
+            )
             continue
         n = item.number
         if previous is None:
@@ -105,28 +122,32 @@ def item_numbering(issue: Issue, config: LintConfig) -> Iterator[Report]:
         previous = item
 
 
-@rule("item-headline-empty", "error", "an item heading with a number but no headline")
+@rule("item-headline-empty", "error", "an item heading with a number but no headline: `## 3.`")
 def item_headline_empty(issue: Issue, config: LintConfig) -> Iterator[Report]:
     for item in (*issue.items, *issue.after_wrapup):
         if item.number is not None and not item.headline_text:  # no number: item-numbering says so
             yield Report(item.line, item.column, f"{item.label} has no headline text")
 
 
-@rule("item-body-empty", "error", "an item with no content before the next heading")
+@rule("item-body-empty", "error", "an item with no text before the next heading (a comment alone is none)")
 def item_body_empty(issue: Issue, config: LintConfig) -> Iterator[Report]:
     for item in (*issue.items, *issue.after_wrapup):
         if item.body.is_empty:
             yield Report(item.line, item.column, f"{item.label} has no text before the next heading")
 
 
-@rule("wrapup-missing", "error", "no wrap-up section")
+@rule(
+    "wrapup-missing",
+    "error",
+    f"no `## {DEFAULT_WRAPUP}` (in any case; its name is `[lint] wrapup_heading`)",
+)
 def wrapup_missing(issue: Issue, config: LintConfig) -> Iterator[Report]:
     if issue.wrapup is None:
         line = max(len(issue.lines), 1)
         yield Report(line, 1, f"no '## {config.wrapup_heading}' section: add one after the last item")
 
 
-@rule("wrapup-not-last", "error", "a heading after the wrap-up section")
+@rule("wrapup-not-last", "error", "a level-2 heading after the wrap-up, which closes the issue")
 def wrapup_not_last(issue: Issue, config: LintConfig) -> Iterator[Report]:
     for item in issue.after_wrapup:
         yield Report(
@@ -136,7 +157,7 @@ def wrapup_not_last(issue: Issue, config: LintConfig) -> Iterator[Report]:
         )
 
 
-@rule("wrapup-empty", "error", "a wrap-up section with no text")
+@rule("wrapup-empty", "error", "a wrap-up with no text")
 def wrapup_empty(issue: Issue, config: LintConfig) -> Iterator[Report]:
     if issue.wrapup is not None and issue.wrapup.body.is_empty:
         yield Report(issue.wrapup.line, 1, f"'{issue.wrapup.heading}' has no text")
@@ -146,7 +167,7 @@ def _headline_key(text: str) -> str:
     return " ".join(re.sub(r"[^\w\s]", "", text.casefold()).split())
 
 
-@rule("duplicate-headline", "error", "the same story twice")
+@rule("duplicate-headline", "error", "the same story twice: two headlines alike but for case and punctuation")
 def duplicate_headline(issue: Issue, config: LintConfig) -> Iterator[Report]:
     first: dict[str, Item] = {}
     for item in (*issue.items, *issue.after_wrapup):
@@ -164,7 +185,11 @@ def duplicate_headline(issue: Issue, config: LintConfig) -> Iterator[Report]:
             first[key] = item
 
 
-@rule("subject-length", "warning", "a subject line longer than [lint] subject_max characters")
+@rule(
+    "subject-length",
+    "warning",
+    f"a subject longer than `[lint] subject_max` ({LintConfig.subject_max}) characters, where inboxes cut it",
+)
 def subject_length(issue: Issue, config: LintConfig) -> Iterator[Report]:
     n = len(issue.subject)
     if n > config.subject_max:
@@ -175,7 +200,11 @@ def subject_length(issue: Issue, config: LintConfig) -> Iterator[Report]:
         )
 
 
-@rule("headline-length", "warning", "a headline longer than [lint] headline_max characters")
+@rule(
+    "headline-length",
+    "warning",
+    f"a headline longer than `[lint] headline_max` ({LintConfig.headline_max}) characters",
+)
 def headline_length(issue: Issue, config: LintConfig) -> Iterator[Report]:
     for item in issue.items:
         n = len(item.headline_text)
@@ -185,7 +214,11 @@ def headline_length(issue: Issue, config: LintConfig) -> Iterator[Report]:
             )
 
 
-@rule("preheader-missing", "warning", "no preheader: inboxes show the first text of the body instead")
+@rule(
+    "preheader-missing",
+    "warning",
+    "no `preheader`: inboxes show the first words of the body beside the subject instead",
+)
 def preheader_missing(issue: Issue, config: LintConfig) -> Iterator[Report]:
     if issue.front.error is None and not issue.preheader:
         yield Report(

@@ -1,4 +1,4 @@
-"""Rules on the words: text left from the scaffold, and debris pasted from a web page."""
+"""The rules on an issue's words: text left from the scaffold, and debris pasted from a web page."""
 
 from __future__ import annotations
 
@@ -47,7 +47,11 @@ def _body_lines(issue: Issue) -> Iterator[tuple[int, str]]:
             yield number, line
 
 
-@rule("placeholder", "error", "text left from `digest new`, or TODO / TK / lorem ipsum")
+@rule(
+    "placeholder",
+    "error",
+    "text left from `digest new` (`TODO`), `TK`, `TKTK`, `FIXME`, `XXX` (in capitals), lorem ipsum",
+)
 def placeholder(issue: Issue, config: LintConfig) -> Iterator[Report]:
     for number, line in enumerate(issue.lines, start=1):
         for match in _PLACEHOLDER.finditer(line):
@@ -57,7 +61,12 @@ def placeholder(issue: Issue, config: LintConfig) -> Iterator[Report]:
             )
 
 
-@rule("leftover-boilerplate", "error", 'web-page debris: "top of page", a lone "Comments", share buttons')
+@rule(
+    "leftover-boilerplate",
+    "error",
+    'lines pasted from a web page: "Top of page", "Bottom of page", a lone "Comments", "Writer\'s'
+    ' picture …", "Share on Facebook", "2 min read", "Recent posts"',
+)
 def leftover_boilerplate(issue: Issue, config: LintConfig) -> Iterator[Report]:
     for number, line in _body_lines(issue):
         text = line.strip()

@@ -33,7 +33,7 @@ from digestcli.config import (
     derived_list_id,
     split_address,
 )
-from digestcli.draft import SLOT
+from digestcli.draft import LINK_SCHEMES, SLOT  # a reader's link may open what a draft's may
 from digestcli.errors import InputError
 from digestcli.message.mime import (
     CRLF,
@@ -55,8 +55,6 @@ BUILTIN_FIELDS = frozenset({"email", "name", "unsubscribe_url"})
 _DIGESTS_OWN = frozenset({"email", "unsubscribe_url"})
 # The end of HTML just before a link's target: `<a href="`.
 _LINK_START = re.compile(r"""\bhref\s*=\s*["']?\s*$""", re.IGNORECASE)
-# What a link a reader's own value makes may open (the same as a draft's own links may).
-LINK_SCHEMES = frozenset({"http", "https", "mailto"})
 _SCHEME = re.compile(r"^\s*([A-Za-z][A-Za-z0-9+.-]*):")
 
 
