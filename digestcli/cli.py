@@ -13,20 +13,17 @@ import datetime as dt
 import functools
 import os
 import sys
-import time
 from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import typer
 
-from digestcli import __version__
+from digestcli import __version__, output
 from digestcli.config import Workspace, find_workspace
 from digestcli.errors import DigestError, ExitCode, UsageError
-
-if TYPE_CHECKING:
-    from rich.console import Console
+from digestcli.output import fail, say, shown
 
 app = typer.Typer(
     name="digest",
@@ -37,23 +34,6 @@ app = typer.Typer(
     rich_markup_mode="rich",
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-
-
-@functools.cache
-def console(*, stderr: bool = False) -> Console:
-    """Rich, for the commands that draw tables and progress (imported late: it costs 25 ms)."""
-    from rich.console import Console
-
-    return Console(stderr=stderr, highlight=False, soft_wrap=True)
-
-
-def say(text: str = "", *, err: bool = False) -> None:
-    """One plain line; styles (typer.style) show only on a terminal, and never under NO_COLOR."""
-    typer.echo(text, err=err, color=False if os.environ.get("NO_COLOR") else None)
-
-
-def fail(message: str, label: str = "error") -> None:
-    say(f"{typer.style(label + ':', fg='red', bold=True)} {message}", err=True)
 
 
 class _Session:
@@ -99,15 +79,6 @@ def reported(command: F) -> F:
 
 def workspace() -> Workspace:
     return find_workspace()
-
-
-def shown(path: Path | str) -> str:
-    """A path as the editor would type it: relative to the current folder when inside it."""
-    p = Path(path)
-    try:
-        return str(p.resolve().relative_to(Path.cwd().resolve()))
-    except ValueError:
-        return str(p)
 
 
 def _version(value: bool) -> None:
@@ -312,38 +283,15 @@ def lint(
 
         typer.echo(json.dumps([f.as_dict() for f in findings], ensure_ascii=False, indent=2))
     else:
-        _print_findings(findings)
+        output.print_findings(findings)
     for problem in unreadable:
         fail(str(problem))
     if output_format is OutputFormat.text:
-        say(_summary(len(files) - len(unreadable), errors, warnings, findings, len(unreadable)))
+        say(output.lint_summary(len(files) - len(unreadable), errors, warnings, findings, len(unreadable)))
     if unreadable:
         raise typer.Exit(ExitCode.USAGE)
     if errors or (strict and warnings):
         raise typer.Exit(ExitCode.FAILURE)
-
-
-def _print_findings(findings: list[Any]) -> None:
-    for f in findings:
-        rule = typer.style(f.rule, fg="red" if f.severity == "error" else "yellow")
-        say(f"{typer.style(f'{f.path}:{f.line}:{f.column}:', bold=True)} {rule} {f.message}")
-
-
-def _plural(n: int, word: str) -> str:
-    return f"{n:,} {word}{'' if n == 1 else 's'}"
-
-
-def _summary(checked: int, errors: int, warnings: int, findings: list[Any], unreadable: int) -> str:
-    drafts = _plural(checked, "draft")
-    if not findings and not unreadable:
-        return f"{typer.style('All good:', fg='green')} {drafts} checked, no findings."
-    text = f"Found {_plural(errors, 'error')} and {_plural(warnings, 'warning')} in {drafts}."
-    if unreadable:
-        text += f" {_plural(unreadable, 'file')} could not be read."
-    fixable = sum(f.fixable for f in findings)
-    if fixable:
-        text += f" {_plural(fixable, 'finding')} can be fixed with `digest lint --fix`."
-    return text
 
 
 def _lint_one(path: Path, ws: Workspace, identities: Any, *, fix: bool, rendered: bool) -> list[Any]:
@@ -363,7 +311,7 @@ def _lint_one(path: Path, ws: Workspace, identities: Any, *, fix: bool, rendered
             with path.open("rb") as handle:
                 bom = handle.read(3) == b"\xef\xbb\xbf"
             write_atomically(path, fixed, bom=bom)
-            say(f"Fixed {shown(path)}: renumbered {_plural(changed, 'item heading')}", err=True)
+            say(f"Fixed {shown(path)}: renumbered {output.plural(changed, 'item heading')}", err=True)
             issue = parse_draft(fixed, path, wrapup_heading=config.wrapup_heading)
     findings: list[Any] = lint_issue(issue, config, identities)
     if rendered:
@@ -375,10 +323,6 @@ def _lint_one(path: Path, ws: Workspace, identities: Any, *, fix: bool, rendered
 
 
 # ------------------------------------------------------------------------------------- render
-
-
-def _size(n: int) -> str:
-    return f"{n / 1024:.1f} KB" if n >= 1024 else f"{n} B"
 
 
 @app.command()
@@ -410,7 +354,7 @@ def render(
     rendering = render_draft(issue, ws)
     written = write_rendered(rendering.issue, out_dir or ws.path(ws.config.render.out))
     for path, size in written:
-        say(f"Wrote {shown(path)}  {_size(size)}")
+        say(f"Wrote {shown(path)}  {output.size(size)}")
     for warning in rendering.css_warnings:
         say(f"{typer.style('warning:', fg='yellow')} CSS: {warning}", err=True)
     # The email's own checks, and the draft's front matter: without it there is no subject.
@@ -419,13 +363,13 @@ def render(
         *check_rendered(rendering.issue, str(draft), ws.config.lint, source=issue.lines),
     ]
     findings = [dataclasses.replace(f, path=shown(draft)) for f in findings]
-    _print_findings(findings)
+    output.print_findings(findings)
     errors = sum(f.severity == "error" for f in findings)
     seconds = rendering.seconds["total"]
     if findings:
         say(
-            f"Rendered in {seconds:.2f} s with {_plural(errors, 'error')} and "
-            f"{_plural(len(findings) - errors, 'warning')}."
+            f"Rendered in {seconds:.2f} s with {output.plural(errors, 'error')} and "
+            f"{output.plural(len(findings) - errors, 'warning')}."
         )
     else:
         say(f"Rendered in {seconds:.2f} s. No findings.")
@@ -568,17 +512,17 @@ def send(
     problems = [*errors_in(lint_issue(issue, ws.config.lint, identities))]
     problems += errors_in(check_rendered(rendered, shown(draft), ws.config.lint, source=issue.lines))
     if problems:
-        _print_findings([dataclasses.replace(f, path=shown(draft)) for f in problems])
+        output.print_findings([dataclasses.replace(f, path=shown(draft)) for f in problems])
         # Findings exit 1, as in `digest lint`.
         raise DigestError(
-            f"{shown(draft)} has {_plural(len(problems), 'lint error')}; nothing was sent",
+            f"{shown(draft)} has {output.plural(len(problems), 'lint error')}; nothing was sent",
             hint="fix them, then send again",
         )
 
     list_path = ws.path(ws.config.delivery.subscribers)
     readers = None if test is not None and not list_path.exists() else load_subscribers(list_path)
     if readers is not None:
-        _show_skipped(readers, ws, verbose=verbose)
+        output.show_skipped(readers, ws, verbose=verbose)
 
     say(f"Issue      {rendered.issue_id}: {rendered.subject}")
     if test is not None:
@@ -594,9 +538,9 @@ def send(
             limit=limit,
             draft=draft,
         )
-        to = f"{_plural(len(readers.readers), 'reader')} in {shown(readers.path)}"
+        to = f"{output.plural(len(readers.readers), 'reader')} in {shown(readers.path)}"
         if readers.skipped:
-            to += f" ({_plural(len(readers.skipped), 'row')} skipped)"
+            to += f" ({output.plural(len(readers.skipped), 'row')} skipped)"
         say(f"List       {to}")
         held = [
             (len(plan.already_delivered), "already have it"),
@@ -607,7 +551,7 @@ def send(
         ]
         left_out = "; ".join(f"{n:,} {why}" for n, why in held if n)
         say(
-            f"Sends      {_plural(len(plan.due), 'message')} now"
+            f"Sends      {output.plural(len(plan.due), 'message')} now"
             + (f"; not to {left_out}" if left_out else "")
         )
         assessment = plan.assessment
@@ -624,11 +568,11 @@ def send(
             was = f" (it was: {assessment.previous_subject})" if "the subject" in assessment.changed else ""
             say(
                 f"Changed    {', '.join(assessment.changed)}, since "
-                f"{_plural(assessment.had_it, 'reader')} got this issue{was}"
+                f"{output.plural(assessment.had_it, 'reader')} got this issue{was}"
             )
             # Asked even under --yes: the rest of the list would get another issue than the first.
             # A dry run sends nothing, so it only says so.
-            if not dry_run and not _confirm("Send the changed version to the rest?"):
+            if not dry_run and not output.confirm("Send the changed version to the rest?"):
                 say("Nothing sent. (--allow-changed sends it without asking.)")
                 raise typer.Exit(ExitCode.FAILURE)
             allow_changed = True
@@ -651,11 +595,11 @@ def send(
             say("Nothing to send now. (digest status shows where every reader stands.)")
             return
     say(f"Transport  {_describe(transport, ws)}")
-    if not (yes or dry_run or test is not None) and not _confirm("Send now?"):
+    if not (yes or dry_run or test is not None) and not output.confirm("Send now?"):
         say("Nothing sent. (--yes sends without asking; --dry-run shows what would happen.)")
         raise typer.Exit(ExitCode.FAILURE)
 
-    progress, update = _progress_bar()
+    progress, update = output.progress_bar()
     stop_signal = _StopSignals()
     try:
         with stop_signal, progress:
@@ -675,7 +619,7 @@ def send(
                 draft=str(draft),
             )
     except SendInterrupted as stop:
-        _report(stop.summary, draft, limited=limit is not None)
+        output.print_send_summary(stop.summary, draft, limited=limit is not None)
         what = stop_signal.name or "Ctrl-C"
         say(
             f"Interrupted by {what}: the ledger is up to date; run the same command again to carry on.",
@@ -683,36 +627,16 @@ def send(
         )
         raise typer.Exit(stop_signal.exit_code) from None
     except SendStopped as stop:
-        _report(stop.summary, draft, limited=limit is not None)
+        output.print_send_summary(stop.summary, draft, limited=limit is not None)
         raise
     except KeyboardInterrupt:  # before the first message could leave (reading, planning, locking)
         what = stop_signal.name or "Ctrl-C"
         say(f"Interrupted by {what} before anything was sent.", err=True)
         raise typer.Exit(stop_signal.exit_code) from None
-    _report(summary, draft, limited=limit is not None)
+    output.print_send_summary(summary, draft, limited=limit is not None)
     # Readers left for later by --limit are what was asked for, not a failure.
     if summary.failed + summary.deferred + summary.unknown and not summary.dry_run:
         raise typer.Exit(ExitCode.FAILURE)
-
-
-SKIPPED_SHOWN = 20
-
-
-def _show_skipped(readers: Any, ws: Workspace, *, verbose: bool) -> None:
-    """The list's skipped rows: the first few on screen (all with --verbose), and all of them in a
-    file named on screen, so none goes unseen."""
-    rows = readers.skipped
-    for row in rows if verbose else rows[:SKIPPED_SHOWN]:
-        say(f"{typer.style('skipped', fg='yellow')} {shown(readers.path)}:{row.line}: {row.reason}", err=True)
-    if len(rows) > SKIPPED_SHOWN and not verbose:
-        from digestcli.subscribers import write_skipped
-
-        written = write_skipped(readers, ws.state)
-        say(
-            f"… and {len(rows) - SKIPPED_SHOWN:,} more skipped rows: all {len(rows):,} are in"
-            f" {shown(written)} (--verbose lists them here)",
-            err=True,
-        )
 
 
 class _StopSignals:
@@ -753,129 +677,6 @@ class _StopSignals:
             signal.signal(number, handler)
 
 
-def _confirm(question: str) -> bool:
-    """Ask yes/no (no is the default). Ctrl-C propagates (exit 130); no input at all is a no."""
-    typer.echo(f"{question} [y/N]: ", nl=False)
-    answer = sys.stdin.readline()
-    if not answer:
-        say()  # end of input: the prompt's line still needs ending
-    return answer.strip().lower() in ("y", "yes")
-
-
-def _progress_bar() -> tuple[Any, Any]:
-    """A Rich progress bar (drawn on a terminal only) and the thread-safe callback that moves it."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-    con = console()
-    progress = Progress(
-        TextColumn("Sending"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[rate]:>7} msg/s"),
-        TimeRemainingColumn(),
-        console=con,
-        disable=not con.is_terminal,
-    )
-    task = progress.add_task("send", total=None, rate="")
-    started = time.monotonic()
-
-    def update(done: int, total: int, state: str) -> None:  # once per reader: keep it cheap
-        if state.startswith("retrying: "):
-            progress.console.print(
-                f"{state.removeprefix('retrying: ')}: trying again for a while (Ctrl-C stops)",
-                markup=False,
-                highlight=False,
-            )
-            return
-        elapsed = time.monotonic() - started
-        rate = done / elapsed if elapsed > 0 else 0.0
-        progress.update(task, completed=done, total=total, rate=f"{rate:,.0f}")
-
-    return progress, update
-
-
-def _report(summary: Any, draft: Path, *, limited: bool = False) -> None:
-    """The end of a send: what happened, where the details are, which flag lifts which guard."""
-    from rich.table import Table
-
-    if summary.test_address:
-        sent = summary.delivered == 1
-        if summary.dry_run:
-            say(f"Test copy for {summary.test_address} built; not sent (dry run).")
-        else:
-            say(f"Test copy {'sent to' if sent else 'NOT delivered to'} {summary.test_address}.")
-        for address, state, reply in summary.problems:
-            say(f"  {address}: {state}: {reply}")
-        return
-    table = Table(title=None, show_header=True, header_style="bold", box=None, pad_edge=False)
-    for column in ("delivered", "skipped", "deferred", "failed", "unknown"):
-        table.add_column(column, justify="right")
-    skipped = summary.suppressed + summary.skipped
-    if summary.dry_run:
-        table.add_row(f"{summary.built} built", str(skipped), "-", "-", "-")
-    else:
-        table.add_row(
-            *(str(n) for n in (summary.delivered, skipped, summary.deferred, summary.failed, summary.unknown))
-        )
-    con = console()
-    con.print(table)
-    facts = [f"{summary.duration:.1f} s", f"{summary.rate:,.0f} msg/s"]
-    if summary.already_delivered:
-        facts.append(f"{summary.already_delivered} already had it")
-    if summary.suppressed:
-        facts.append(f"{summary.suppressed} on the suppression list")
-    if summary.skipped:
-        facts.append(f"{_plural(summary.skipped, 'invalid or duplicate row')}")
-    say("; ".join(facts) + ".")
-    for address, state, reply in summary.problems[:10]:
-        say(f"  {typer.style(state, fg='red')} {address}: {reply}")
-    if len(summary.problems) > 10:
-        say(f"  … and {len(summary.problems) - 10} more")
-    if summary.links_left_out:
-        left = summary.links_left_out
-        say(
-            f"  {_plural(len(left), 'link')} filled from the reader list left out (only http, https and"
-            " mailto links are kept):"
-        )
-        for address, field, value in left[:5]:
-            say(f"    {address}: {field} = {value[:80]!r}")
-        if len(left) > 5:
-            say(f"    … and {len(left) - 5:,} more")
-    guards = []
-    if summary.dry_run:
-        guards.append("this was a dry run: drop --dry-run to send")
-    if summary.remaining:
-        if summary.retry_after is not None:
-            at = dt.datetime.fromtimestamp(summary.retry_after).strftime("%H:%M")
-            more = f"run the command again after {at}"
-        elif not summary.rerun_helps:
-            more = "once the error below is fixed, the same command carries on"
-        elif limited:
-            more = "raise --limit, or run the command again"
-        else:
-            more = "run the command again"
-        guards.append(f"{summary.remaining:,} not sent yet: {more}")
-    if summary.deferred:
-        later = (
-            f"after {dt.datetime.fromtimestamp(summary.retry_after).strftime('%H:%M')}"
-            if summary.retry_after is not None
-            else "later"
-        )
-        guards.append(f"{summary.deferred:,} deferred (temporary failures): run the command again {later}")
-    if summary.held_unknown or summary.unknown:
-        unknown = summary.held_unknown + summary.unknown
-        guards.append(f"{unknown} unknown (may have arrived): --resend-unknown mails them again")
-    if summary.held_failed:
-        guards.append(f"{summary.held_failed:,} refused earlier: --retry-failed tries them again")
-    for guard in guards:
-        say(f"Note: {guard}.")
-    if not summary.dry_run:
-        say(f"Details: digest status {shown(draft)}")
-
-
-# ------------------------------------------------------------------------------------- status
-
-
 @app.command()
 @reported
 def status(
@@ -909,7 +710,7 @@ def status(
         last = dt.datetime.fromtimestamp(entry.last).strftime("%Y-%m-%d %H:%M")
         counts = ", ".join(f"{entry.counts[s]} {s}" for s in STATES if entry.counts.get(s))
         name = typer.style(entry.issue_id, bold=True)
-        say(f"{name}  {_plural(entry.total, 'reader')}: {counts}  (last change {last})")
+        say(f"{name}  {output.plural(entry.total, 'reader')}: {counts}  (last change {last})")
         if entry.problems and (issue_id or len(found) == 1):
             say("Readers without the issue:")
             for row in entry.problems:
@@ -940,9 +741,9 @@ def recover() -> None:
     if recovery.moved_aside is not None:
         say(f"Moved the damaged ledger aside to {shown(recovery.moved_aside)}.")
     for issue_id, count in recovery.restored.items():
-        say(f"{issue_id}: {_plural(count, 'reader')} brought back from the journal.")
+        say(f"{issue_id}: {output.plural(count, 'reader')} brought back from the journal.")
     if not recovery.restored:
-        say(f"The ledger already knows everything the {_plural(recovery.journals, 'journal')} say.")
+        say(f"The ledger already knows everything the {output.plural(recovery.journals, 'journal')} say.")
     else:
         say("Done: digest status shows where every reader stands.")
 
@@ -980,7 +781,7 @@ def unsubscribe(
         entries = suppressions.entries()
         for entry in entries:
             say(f"{entry.address}  {entry.reason}  {entry.note}".rstrip())
-        say(f"{_plural(len(entries), 'address')} suppressed.", err=True)
+        say(f"{output.plural(len(entries), 'address')} suppressed.", err=True)
         return
     if not address:
         raise UsageError("name an address to unsubscribe", hint="or --list to see the list")
