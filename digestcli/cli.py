@@ -304,13 +304,10 @@ def _lint_one(path: Path, ws: Workspace, identities: Any, *, fix: bool, rendered
     text = read_text(path, "draft")
     issue = parse_draft(text, path, wrapup_heading=config.wrapup_heading)
     if fix:
-        from digestcli.lint.fix import renumber, write_atomically
+        from digestcli.lint.fix import fix_file
 
-        fixed, changed = renumber(issue, text)
+        fixed, changed = fix_file(path, issue, text)
         if changed:
-            with path.open("rb") as handle:
-                bom = handle.read(3) == b"\xef\xbb\xbf"
-            write_atomically(path, fixed, bom=bom)
             say(f"Fixed {shown(path)}: renumbered {output.plural(changed, 'item heading')}", err=True)
             issue = parse_draft(fixed, path, wrapup_heading=config.wrapup_heading)
     findings: list[Any] = lint_issue(issue, config, identities)
@@ -488,14 +485,14 @@ def send(
         SendInterrupted,
         SendStopped,
         plan_send,
+        record_plan,
         refusal_for,
         send_issue,
         settings_warnings,
         transport_for,
     )
     from digestcli.draft import draft_ids, load_draft
-    from digestcli.lint import errors_in, lint_issue
-    from digestcli.lint.rendered import check_rendered
+    from digestcli.lint import send_blockers
     from digestcli.render import render_issue
     from digestcli.state.history import read_identities
     from digestcli.state.ledger import LEDGER_DB
@@ -509,10 +506,9 @@ def send(
         say(f"{typer.style('warning:', fg='yellow')} {warning}", err=True)
     rendered = render_issue(issue, ws)
     identities = read_identities(ws.state, draft_ids(ws.drafts))
-    problems = [*errors_in(lint_issue(issue, ws.config.lint, identities))]
-    problems += errors_in(check_rendered(rendered, shown(draft), ws.config.lint, source=issue.lines))
+    problems = send_blockers(issue, rendered, ws.config.lint, identities, shown(draft))
     if problems:
-        output.print_findings([dataclasses.replace(f, path=shown(draft)) for f in problems])
+        output.print_findings(problems)
         # Findings exit 1, as in `digest lint`.
         raise DigestError(
             f"{shown(draft)} has {output.plural(len(problems), 'lint error')}; nothing was sent",
@@ -578,20 +574,7 @@ def send(
             allow_changed = True
         if not plan.due:
             if not dry_run:
-                # Nothing is mailed, but the ledger still learns who left the list and which rows
-                # a killed run left in flight, so that digest status tells the truth. limit=0: the
-                # plan is made again under the send lock, and whatever it finds due now (another
-                # send just let go of it) waits for a run the editor has confirmed.
-                send_issue(
-                    rendered,
-                    ws,
-                    subscribers=readers,
-                    transport=transport,
-                    limit=0,
-                    allow_changed=True,
-                    send_duplicates=send_duplicates,
-                    draft=str(draft),
-                )
+                record_plan(rendered, ws, readers, transport=transport, draft=str(draft))
             say("Nothing to send now. (digest status shows where every reader stands.)")
             return
     say(f"Transport  {_describe(transport, ws)}")

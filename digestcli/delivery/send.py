@@ -336,6 +336,30 @@ def send_issue(
         summary.duration = time.monotonic() - started
 
 
+def record_plan(
+    rendered: RenderedIssue,
+    workspace: Workspace,
+    readers: SubscriberList,
+    *,
+    transport: Transport | None = None,
+    draft: str = "",
+) -> SendSummary:
+    """When nothing is due, the ledger still learns who left the list and which rows a killed run
+    left in flight, so that ``digest status`` tells the truth; nobody is mailed. (The plan is made
+    again under the send lock: whatever it finds due now, another send having just let go of it,
+    waits for a run the editor has confirmed.)"""
+    return send_issue(
+        rendered,
+        workspace,
+        subscribers=readers,
+        transport=transport,
+        limit=0,
+        allow_changed=True,
+        send_duplicates=True,  # nobody is mailed: a gap is for the next real send to refuse
+        draft=draft,
+    )
+
+
 def _count_plan(plan: SendPlan, summary: SendSummary) -> None:
     summary.already_delivered = len(plan.already_delivered)
     summary.suppressed = len(plan.suppressed)

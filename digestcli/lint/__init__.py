@@ -20,6 +20,7 @@ from digestcli.draft import Issue
 from digestcli.errors import ConfigError
 
 if TYPE_CHECKING:
+    from digestcli.render import RenderedIssue
     from digestcli.state.history import Identities
 
 Severity = Literal["error", "warning"]
@@ -224,6 +225,22 @@ def lint_issue(issue: Issue, config: LintConfig, identities: Identities | None =
     ``digestcli.lint.rendered``. Raises nothing for a broken draft: that is a finding.
     """
     return run_rules(issue, str(issue.path), config, identities=identities)
+
+
+def send_blockers(
+    issue: Issue, rendered: RenderedIssue, config: LintConfig, identities: Identities | None, where: str
+) -> list[Finding]:
+    """The lint errors that refuse a send: the draft's own, the workspace's (``issue-reused``)
+    and the rendered email's, each at ``where``."""
+    from dataclasses import replace
+
+    from digestcli.lint.rendered import check_rendered
+
+    found = [
+        *lint_issue(issue, config, identities),
+        *check_rendered(rendered, where, config, source=issue.lines),
+    ]
+    return [replace(f, path=where) for f in errors_in(found)]
 
 
 def errors_in(findings: Iterable[Finding]) -> Iterator[Finding]:

@@ -37,6 +37,20 @@ def renumber(issue: Issue, text: str) -> tuple[str, int]:
     return "".join(parts), changed
 
 
+def fix_file(path: Path, issue: Issue, text: str) -> tuple[str, int]:
+    """``digest lint --fix`` on one draft: renumber it, and if anything changed write it back (a
+    byte-order mark it had, kept). The text as it now is, and how many headings changed."""
+    fixed, changed = renumber(issue, text)
+    if changed:
+        try:
+            with path.open("rb") as handle:
+                bom = handle.read(3) == b"\xef\xbb\xbf"
+        except OSError as exc:
+            raise InputError(f"cannot read: {exc.strerror or exc}", where=str(path)) from None
+        write_atomically(path, fixed, bom=bom)
+    return fixed, changed
+
+
 def write_atomically(path: Path, text: str, *, bom: bool = False) -> None:
     """Replace a file's contents so that a crash leaves either the old file or the new one."""
     data = ("\ufeff" if bom else "") + text
