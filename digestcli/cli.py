@@ -415,7 +415,7 @@ def preview(
 # --------------------------------------------------------------------------------------- send
 
 
-def _describe(transport: Any, ws: Workspace) -> str:
+def _transport_line(transport: Any, ws: Workspace) -> str:
     if ws.config.delivery.transport == "smtp":
         smtp = ws.config.smtp
         return f"smtp {transport.name} ({smtp.security}, {ws.config.delivery.connections} connections)"
@@ -577,7 +577,7 @@ def send(
                 record_plan(rendered, ws, readers, transport=transport, draft=str(draft))
             say("Nothing to send now. (digest status shows where every reader stands.)")
             return
-    say(f"Transport  {_describe(transport, ws)}")
+    say(f"Transport  {_transport_line(transport, ws)}")
     if not (yes or dry_run or test is not None) and not output.confirm("Send now?"):
         say("Nothing sent. (--yes sends without asking; --dry-run shows what would happen.)")
         raise typer.Exit(ExitCode.FAILURE)

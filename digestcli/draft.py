@@ -166,6 +166,10 @@ class WrapUp:
 
 @dataclass(frozen=True)
 class Issue:
+    """One draft, parsed: its front matter, the intro, the numbered items and the wrap-up, each
+    with the line it came from. A draft lint has not passed parses too (missing parts are empty),
+    so that every problem can be reported at once; ``issue_id`` is what the ledger knows it by."""
+
     path: Path
     front: FrontMatter
     intro: Section

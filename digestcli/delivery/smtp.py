@@ -138,7 +138,7 @@ class SmtpTransport:
         except smtplib.SMTPResponseException as exc:
             raise ConnectFailure(_reply(exc.smtp_code, exc.smtp_error)) from None
         except (smtplib.SMTPException, OSError) as exc:
-            raise ConnectFailure(_describe(exc)) from None
+            raise ConnectFailure(_failure_text(exc)) from None
 
     def _handshake(self, hangup: Hangup | None) -> smtplib.SMTP:
         # Given the host up front, smtplib connects at once and keeps the name for TLS's hostname
@@ -241,7 +241,7 @@ class _Client(smtplib.SMTP):
             return super().connect(host, port, source_address)
         except (TimeoutError, smtplib.SMTPServerDisconnected) as exc:
             # smtplib reports a greeting that never came as a disconnect "...: timed out".
-            if self.reached and _describe(exc) == "timed out":
+            if self.reached and _failure_text(exc) == "timed out":
                 raise _NoGreeting() from None
             raise
 
@@ -324,10 +324,10 @@ class SmtpSession:
         except smtplib.SMTPServerDisconnected as exc:
             self.usable = False
             if reused and not replies:
-                raise StaleSession(f"the server had closed the connection ({_describe(exc)})") from None
+                raise StaleSession(f"the server had closed the connection ({_failure_text(exc)})") from None
             if not (reused and replies[0][0] == 421):
                 raise TemporaryFailure(
-                    f"connection lost before the data was sent ({_describe(exc)})"
+                    f"connection lost before the data was sent ({_failure_text(exc)})"
                 ) from None
         if reused and replies[0][0] == 421:  # a server's goodbye to an idle connection, read late
             self.usable = False
@@ -365,12 +365,12 @@ class SmtpSession:
             client.send(payload + b".\r\n")
         except smtplib.SMTPServerDisconnected as exc:
             self.usable = False
-            raise TemporaryFailure(f"connection lost while sending the data ({_describe(exc)})") from None
+            raise TemporaryFailure(f"connection lost while sending the data ({_failure_text(exc)})") from None
         try:
             code, text = self._final_reply()
         except smtplib.SMTPServerDisconnected as exc:
             self.usable = False
-            raise UncertainDelivery(f"no reply after the data ({_describe(exc)})") from None
+            raise UncertainDelivery(f"no reply after the data ({_failure_text(exc)})") from None
         if code == 250:
             return _reply(code, text)
         if code < 400 or code >= 600:
@@ -461,7 +461,7 @@ def _reply(code: int, text: bytes | str) -> str:
     return f"{code} {' '.join(text.split())}".strip()
 
 
-def _describe(exc: BaseException) -> str:
+def _failure_text(exc: BaseException) -> str:
     if isinstance(exc, TimeoutError) or "timed out" in str(exc):
         return "timed out"
     return str(exc) or type(exc).__name__
