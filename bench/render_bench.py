@@ -31,7 +31,7 @@ def main() -> int:
     started = time.perf_counter()
     from digestcli.config import find_workspace
     from digestcli.draft import load_draft
-    from digestcli.render import render
+    from digestcli.render import render  # loads digestcli.render.compose and the stack below it
 
     imported = time.perf_counter() - started
     workspace = find_workspace(args.draft.resolve().parent)
@@ -46,7 +46,7 @@ def main() -> int:
     size = len(cold.issue.html.encode("utf-8"))
     text_chars = len(cold.issue.text)
     print(f"{args.draft.name}: {len(issue.items)} items, HTML {size / 1024:.1f} KB, text {text_chars} chars")
-    print(f"import digestcli.render (+ jinja2, premailer, lxml): {imported * 1000:.0f} ms")
+    print(f"import digestcli.render's render (+ jinja2, premailer, lxml): {imported * 1000:.0f} ms")
     print()
     print(f"{'step':<28}{'cold run':>12}{f'median of {args.runs}':>16}")
     rows = [

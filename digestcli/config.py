@@ -71,6 +71,9 @@ class SmtpConfig:
 
 @dataclass(frozen=True)
 class Config:
+    """A workspace's settings, one frozen section per table of ``digest.toml``; every value has a
+    default, and ``load_config`` has checked them all (types, addresses, choices) before use."""
+
     newsletter: NewsletterConfig = field(default_factory=NewsletterConfig)
     lint: LintConfig = field(default_factory=LintConfig)
     render: RenderConfig = field(default_factory=RenderConfig)
@@ -439,18 +442,3 @@ def _host_of(url: str) -> str:
         return urlsplit(url.strip()).hostname or ""
     except ValueError:  # an unclosed [ in an IPv6 host
         return ""
-
-
-def packaged_templates() -> Path:
-    """The default templates: inside the package when installed, else the checkout's top level."""
-    here = Path(__file__).resolve().parent
-    for candidate in (here / "templates", here.parent / "templates"):
-        if candidate.is_dir():
-            return candidate
-    raise ConfigError("digest's own templates are missing", hint="reinstall digest")
-
-
-def template_search_path(workspace: Workspace) -> list[Path]:
-    """Where templates are looked up, first match wins: the workspace's, then digest's own."""
-    own = workspace.templates
-    return [own, packaged_templates()] if own.is_dir() else [packaged_templates()]

@@ -24,10 +24,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from digestcli.config import Workspace, load_config, template_search_path
+from digestcli.config import Workspace, load_config
 from digestcli.draft import load_draft
 from digestcli.errors import DigestError, UsageError
-from digestcli.render import Rendering, environment, render
+from digestcli.render import Rendering, environment, render, template_search_path
 
 POLL_MS = 1000
 ALLOWED_HOSTS = ("127.0.0.1", "localhost", "[::1]")

@@ -8,7 +8,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from digestcli.config import Workspace, template_search_path
+from digestcli.config import Workspace
 from digestcli.draft import draft_ids, front_matter_of, load_draft
 from digestcli.draft import slugify as draft_slugify
 from digestcli.errors import InputError, UsageError
@@ -66,7 +66,7 @@ def new_draft(
 ) -> NewDraft:
     """Write a new draft and return where; never overwrites an existing file. ``like``: start from
     that earlier draft instead of the template (see ``_new_like``)."""
-    import jinja2
+    from digestcli.render.templates import TemplateError, environment  # Jinja2; --like needs none
 
     if items < 1:
         raise UsageError("--items must be at least 1")
@@ -81,14 +81,8 @@ def new_draft(
     title = title or config.newsletter.title
     path = drafts / f"{date.isoformat()}-{slugify(slug or title)}.md"
 
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader([str(p) for p in template_search_path(workspace)]),
-        keep_trailing_newline=True,
-        undefined=jinja2.StrictUndefined,
-    )
-    env.filters["yaml"] = lambda value: json.dumps(str(value), ensure_ascii=False)  # JSON strings are YAML
     try:
-        template = env.get_template(TEMPLATE)
+        template = environment(workspace, "draft").get_template(TEMPLATE)
         text = template.render(
             title=title,
             id=_new_id(title, number, taken),
@@ -98,7 +92,7 @@ def new_draft(
             wrapup_heading=config.lint.wrapup_heading,
             subject_max=config.lint.subject_max,
         )
-    except jinja2.TemplateError as exc:
+    except TemplateError as exc:
         where = getattr(exc, "filename", None) or TEMPLATE
         line = getattr(exc, "lineno", None)
         raise UsageError(f"template error: {exc}", where=f"{where}:{line}" if line else where) from None

@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 from pathlib import Path
 
+import jinja2
 import pytest
 from lxml import etree
 
 from digestcli.config import Config, NewsletterConfig, Workspace
-from digestcli.draft import load_draft, parse_draft
+from digestcli.draft import SLOT, load_draft, parse_draft
 from digestcli.errors import DigestError
 from digestcli.lint.links import links as draft_links
-from digestcli.plaintext import display_width, readable_url, wrap
 from digestcli.render import (
-    SLOT,
     RenderedIssue,
     environment,
     inline_css,
@@ -23,6 +24,7 @@ from digestcli.render import (
     render_issue,
     write_rendered,
 )
+from digestcli.render.text import display_width, readable_url, wrap
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "drafts" / "2026-11-20-weekly.md"
@@ -414,6 +416,22 @@ def test_environment_is_cached_per_search_path(tmp_path):
     assert env.autoescape("email.html.j2") and env.autoescape("x.html") and not env.autoescape("email.txt.j2")
 
 
+def test_one_environment_factory_for_the_email_and_the_scaffold(tmp_path):
+    workspace = make_workspace(tmp_path)
+    email, draft = environment(workspace), environment(workspace, "draft")
+    assert draft is environment(workspace, "draft") and draft is not email
+    assert draft.loader.searchpath == email.loader.searchpath
+    for env in (email, draft):
+        assert {"wrap", "underline", "yaml"} <= set(env.filters) and env.keep_trailing_newline
+        with pytest.raises(jinja2.UndefinedError):  # a misspelt name fails loudly in both
+            env.from_string("{{ missing.field }}").render()
+    # The one difference: the email drops a block tag's line; the scaffold's Markdown keeps its lines.
+    source = "a\n  {% if true %}\nb\n{% endif %}\n"
+    assert email.from_string(source).render() == "a\nb\n"
+    assert draft.from_string(source).render() == "a\n  \nb\n\n"
+    assert draft.from_string("title: {{ t | yaml }}").render(t='Café "x"') == 'title: "Café \\"x\\""'
+
+
 def test_workspace_template_overrides_file_by_file(tmp_path):
     (tmp_path / "templates").mkdir()
     (tmp_path / "templates" / "email.txt.j2").write_text(
@@ -472,3 +490,37 @@ def test_render_is_deterministic(sink):
     again = render_issue(issue, make_workspace(KITCHEN_SINK.parent, title="The Kitchen Sink"))
     assert again == rendered
     assert isinstance(again, RenderedIssue)
+
+
+# ── The package: one job per module, the heavy ones loaded on first use ──────────────────────
+
+
+def test_rendered_issue_comes_without_the_rendering_stack():
+    # message/ and delivery/ hold a RenderedIssue; `digest status` must not pay for Jinja2 or premailer.
+    probe = (
+        "import sys, digestcli.render, digestcli.render.rendered, digestcli.render.text;"
+        " print(sorted(m for m in ('jinja2', 'premailer', 'lxml', 'cssutils') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
+def test_public_names_load_on_first_use():
+    import digestcli.render as package
+
+    for name in package.__all__:
+        assert getattr(package, name) is not None, name
+        assert name in dir(package)
+    assert package.render_issue.__module__ == "digestcli.render.compose"
+    with pytest.raises(AttributeError):
+        _ = package.Reader  # renamed SlotReader: message.Reader is the real one
+
+
+def test_premailer_and_jinja2_are_imported_in_one_module_each():
+    package = ROOT / "digestcli"
+    imports = re.compile(r"^\s*(?:import|from)\s+(jinja2|premailer)\b", re.MULTILINE)
+    found: dict[str, set[str]] = {}
+    for path in package.rglob("*.py"):
+        for match in imports.finditer(path.read_text(encoding="utf-8")):
+            found.setdefault(match.group(1), set()).add(path.relative_to(package).as_posix())
+    assert found == {"jinja2": {"render/templates.py"}, "premailer": {"render/inline.py"}}

@@ -119,7 +119,7 @@ def template_syntax(email: RenderedEmail, config: LintConfig) -> Iterator[Report
     rendered=True,
 )
 def text_missing_link(email: RenderedEmail, config: LintConfig) -> Iterator[Report]:
-    from digestcli.plaintext import readable_url  # how the text part shows a non-ASCII URL
+    from digestcli.render.text import readable_url  # how the text part shows a non-ASCII URL
 
     text = email.rendered.text
     for href in dict.fromkeys(email.page.links):  # each target once, in order

@@ -1,8 +1,9 @@
-"""The plain-text part's prose: markdown-it tokens walked into wrapped text with numbered link references.
+"""The email's plain-text part: Markdown walked into wrapped text with numbered link references.
 
-Render calls this once per issue; the text template only arranges the pieces. Widths are counted
-in terminal columns (a Korean or Japanese character takes two), so a line that "fits" in 78 columns
-also looks that way in a reader's fixed-width font.
+Render calls this once per issue; the text template only arranges the pieces, and ``tidy_text``
+evens out the whitespace it leaves. Widths are counted in terminal columns (a Korean or Japanese
+character takes two), so a line that "fits" in 78 columns also looks that way in a reader's
+fixed-width font.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from dataclasses import dataclass
 from markdown_it.token import Token
 from markdown_it.tree import SyntaxTreeNode
 
-from digestcli.draft import SLOT
+from digestcli.draft import SLOT, canonical_slots
 
 WIDTH = 78
 QUOTE_INDENT = "    "
@@ -289,3 +290,15 @@ def _strip_tags(source: str) -> str:
     text = html.unescape(_TAG.sub("", source))
     rows = (" ".join(row.split()) for row in text.splitlines())
     return "\n".join(row for row in rows if row)
+
+
+def tidy_text(text: str) -> str:
+    """The text part's whitespace made regular: no trailing spaces, at most one blank line in a row."""
+    rows = [row.rstrip() for row in canonical_slots(text).splitlines()]
+    out: list[str] = []
+    for row in rows:
+        if row or (out and out[-1]):
+            out.append(row)
+    while out and not out[-1]:
+        out.pop()
+    return "\n".join(out) + "\n"
