@@ -494,8 +494,8 @@ def send(
     from digestcli.draft import draft_ids, load_draft
     from digestcli.lint import send_blockers
     from digestcli.render import render_issue
+    from digestcli.state import LEDGER_DB
     from digestcli.state.history import read_identities
-    from digestcli.state.ledger import LEDGER_DB
     from digestcli.subscribers import load_subscribers
 
     ws = workspace()

@@ -20,7 +20,8 @@ from digestcli.delivery.smtp import SmtpTransport
 from digestcli.delivery.summary import SendSummary
 from digestcli.delivery.transport import Hangup, Session, Transport
 from digestcli.delivery.workers import Backoff
-from digestcli.state.ledger import STATES, IssueStatus, Ledger, read_status
+from digestcli.state import STATES
+from digestcli.state.ledger import IssueStatus, Ledger, read_status
 
 __all__ = [
     "STATES",

@@ -10,8 +10,9 @@ from pathlib import Path
 
 from digestcli.config import Workspace
 from digestcli.render import RenderedIssue
+from digestcli.state import DEFERRED, DELIVERED, FAILED, LEDGER_DB, PENDING, SENDING, UNKNOWN
 from digestcli.state.history import Assessment, IssueFacts, assess, fingerprint
-from digestcli.state.ledger import DEFERRED, DELIVERED, FAILED, LEDGER_DB, PENDING, SENDING, UNKNOWN, Ledger
+from digestcli.state.ledger import Ledger
 from digestcli.state.suppressions import SuppressionList
 from digestcli.subscribers import Subscriber, SubscriberList
 

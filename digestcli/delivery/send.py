@@ -34,9 +34,9 @@ from digestcli.delivery.workers import (
 from digestcli.errors import ConfigError, DeliveryError, UsageError
 from digestcli.message import Masthead, Message, Personalizer
 from digestcli.render import RenderedIssue
-from digestcli.state import RECOVER_HINT, send_lock
+from digestcli.state import LEDGER_DB, RECOVER_HINT, send_lock
 from digestcli.state.history import Assessment, assess, describe_gaps
-from digestcli.state.ledger import LEDGER_DB, Ledger
+from digestcli.state.ledger import Ledger
 from digestcli.state.secret import load_secret, read_secret
 from digestcli.state.suppressions import SuppressionList
 from digestcli.subscribers import Subscriber, SubscriberList, load_subscribers, normalize_address

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from digestcli.state.ledger import DEFERRED, DELIVERED, FAILED, PENDING, UNKNOWN
+from digestcli.state import DEFERRED, DELIVERED, FAILED, PENDING, UNKNOWN
 
 
 @dataclass

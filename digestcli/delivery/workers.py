@@ -35,7 +35,8 @@ from digestcli.delivery.transport import (
 )
 from digestcli.errors import DeliveryError
 from digestcli.message import Message
-from digestcli.state.ledger import DEFERRED, DELIVERED, FAILED, PENDING, UNKNOWN, Ledger
+from digestcli.state import DEFERRED, DELIVERED, FAILED, PENDING, UNKNOWN
+from digestcli.state.ledger import Ledger
 from digestcli.subscribers import Subscriber
 
 # How long Ctrl-C waits for messages already on the wire to be answered before cutting connections.

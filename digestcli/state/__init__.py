@@ -10,17 +10,39 @@ from __future__ import annotations
 
 import contextlib
 import os
-import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from digestcli.errors import DeliveryError, DigestError, InputError
+
+if TYPE_CHECKING:
+    import sqlite3
 
 try:
     import fcntl
 except ImportError:  # Windows: no advisory locks; one send at a time is then the editor's to keep
     fcntl = None  # type: ignore[assignment]
 
+# A reader's state for an issue, in the ledger and the journal alike.
+PENDING = "pending"  # not tried yet, or stopped before its data went out
+SENDING = "sending"  # in flight: data may be on its way
+DELIVERED = "delivered"  # the server answered 250 to the data
+DEFERRED = "deferred"  # temporary failures used up this run's tries; tried again next run
+FAILED = "failed"  # the server refused it for good (5xx); retried only when asked
+UNKNOWN = "unknown"  # the data went out but no reply came back; resent only when asked
+SKIPPED = "skipped"  # on the suppression list, or no longer in the reader list
+STATES = (PENDING, SENDING, DELIVERED, DEFERRED, FAILED, UNKNOWN, SKIPPED)
+# How much a state says the reader has had: of two records of one reader (the ledger, the journal),
+# the one that says more is believed, so that no record that says less can lead to a second copy.
+_RANK = {DELIVERED: 3, UNKNOWN: 2, SENDING: 2, FAILED: 1}
+
+
+def rank(state: str | None) -> int:
+    return _RANK.get(state or PENDING, 0)
+
+
+LEDGER_DB = "ledger.sqlite3"
 LOCK_FILE = "send.lock"
 RECOVER_HINT = "`digest recover` rebuilds it from the journal in .digest/journal/"
 
@@ -39,6 +61,8 @@ def make_state_dir(state_dir: Path) -> None:
 
 def state_file_error(exc: sqlite3.Error, path: Path, what: str) -> DigestError:
     """An SQLite failure on one of digest's state files, said as what the editor can do about it."""
+    import sqlite3  # here: `digest lint` reads no state file unless there is one
+
     text = str(exc)
     where = str(path)
     if isinstance(exc, sqlite3.OperationalError) and ("locked" in text or "busy" in text):

@@ -8,15 +8,16 @@ reports the first (``issue-reused``); ``digest send`` refuses on all three unles
 
 from __future__ import annotations
 
-import hashlib
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from digestcli.state.journal import Journal
-from digestcli.state.ledger import DELIVERED, LEDGER_DB, SENDING, UNKNOWN, Ledger, SentIssue, rank
+from digestcli.state import DELIVERED, LEDGER_DB, SENDING, UNKNOWN, rank
+
+if TYPE_CHECKING:  # the ledger (SQLite) is loaded only when there is one to read
+    from digestcli.state.ledger import Ledger, SentIssue
 
 # What a run sends, part by part, as the editor would name it.
 PARTS = {
@@ -51,6 +52,8 @@ class Identities:
 
 def fingerprint(**parts: str) -> dict[str, str]:
     """A short hash of each part of what a run sends, so that the next run can tell what changed."""
+    import hashlib  # here: only a send hashes, and lint starts faster without
+
     return {name: hashlib.sha256(text.encode("utf-8")).hexdigest()[:32] for name, text in parts.items()}
 
 
@@ -155,6 +158,8 @@ def read_sent(state_dir: Path) -> dict[str, SentIssue]:
     """The ledger's register of issues sent; empty when there is no ledger (none is made)."""
     if not (state_dir / LEDGER_DB).exists():
         return {}
+    from digestcli.state.ledger import Ledger
+
     with Ledger(state_dir, read_only=True) as ledger:
         return ledger.sent_issues()
 
@@ -181,6 +186,8 @@ def assess(
     """The checks ``digest send`` makes before sending ``issue`` (whose parts hash to ``parts``).
     ``ledger`` is None when there is none (lost, or never made): the journal is read all the same.
     ``states``: the issue's rows, when the caller has them already."""
+    from digestcli.state.journal import Journal
+
     replay = Journal(state_dir).replay(issue.issue_id)
     if states is None:
         states = ledger.states(issue.issue_id) if ledger is not None else {}

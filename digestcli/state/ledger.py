@@ -29,27 +29,21 @@ from pathlib import Path
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from digestcli.errors import DeliveryError
-from digestcli.state import make_state_dir, state_file_error
+from digestcli.state import (
+    DEFERRED,
+    DELIVERED,
+    FAILED,
+    LEDGER_DB,
+    PENDING,
+    SENDING,
+    SKIPPED,
+    STATES,
+    UNKNOWN,
+    make_state_dir,
+    rank,
+    state_file_error,
+)
 from digestcli.state.journal import Journal
-
-LEDGER_DB = "ledger.sqlite3"
-
-PENDING = "pending"  # not tried yet, or stopped before its data went out
-SENDING = "sending"  # in flight: data may be on its way
-DELIVERED = "delivered"  # the server answered 250 to the data
-DEFERRED = "deferred"  # temporary failures used up this run's tries; tried again next run
-FAILED = "failed"  # the server refused it for good (5xx); retried only when asked
-UNKNOWN = "unknown"  # the data went out but no reply came back; resent only when asked
-SKIPPED = "skipped"  # on the suppression list, or no longer in the reader list
-STATES = (PENDING, SENDING, DELIVERED, DEFERRED, FAILED, UNKNOWN, SKIPPED)
-# How much a state says the reader has had: of two records of one reader (the ledger, the journal),
-# the one that says more is believed, so that no record that says less can lead to a second copy.
-_RANK = {DELIVERED: 3, UNKNOWN: 2, SENDING: 2, FAILED: 1}
-
-
-def rank(state: str | None) -> int:
-    return _RANK.get(state or PENDING, 0)
-
 
 SCHEMA_VERSION = 2  # 1: rows keyed on the draft's file name, no issue register
 _SCHEMA = """

@@ -9,8 +9,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from digestcli.state import state_file_error
-from digestcli.state.ledger import LEDGER_DB, Ledger
+from digestcli.state import LEDGER_DB, state_file_error
+from digestcli.state.ledger import Ledger
 
 
 @dataclass(frozen=True)
