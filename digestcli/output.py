@@ -164,6 +164,8 @@ def print_send_summary(summary: Any, draft: Path, *, limited: bool = False) -> N
         facts.append(f"{summary.suppressed} on the suppression list")
     if summary.skipped:
         facts.append(f"{plural(summary.skipped, 'invalid or duplicate row')}")
+    if summary.recovered:
+        facts.append(f"{summary.recovered:,} left in flight by a send that died, now unknown")
     say("; ".join(facts) + ".")
     for address, state, reply in summary.problems[:10]:
         say(f"  {typer.style(state, fg='red')} {address}: {reply}")

@@ -63,6 +63,20 @@ def test_the_send_screen_and_status(digest, workspace: Path) -> None:
     check("status-issue.txt", steady(digest("status", "drafts/2026-11-20-test.md").stdout))
 
 
+def test_the_lint_screen_and_its_json(digest, workspace: Path) -> None:
+    broken = (
+        VALID_DRAFT.replace("## 2. The second", "## 3. The second")
+        .replace("[the council's minutes]", "[click here]")
+        .replace('preheader: "Three short stories for the test suite."\n', "")
+    )
+    (workspace / "drafts" / "2026-11-20-test.md").write_text(broken, encoding="utf-8")
+    result = digest("lint")
+    assert result.exit_code == 1
+    check("lint.txt", result.stdout)
+    check("lint.json", digest("lint", "--format", "json").stdout)
+    check("lint-rules.txt", digest("lint", "--rules").stdout)
+
+
 def test_one_message_byte_for_byte(workspace: Path, monkeypatch) -> None:
     from digestcli.config import find_workspace
     from digestcli.delivery import masthead_for
