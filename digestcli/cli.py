@@ -1,4 +1,5 @@
-"""The `digest` command line: options, prompts, output and exit codes. The work happens elsewhere.
+"""The `digest` command line: options, prompts and exit codes; the work happens in the library, and
+what is printed is output.py's.
 
 Each command finds the workspace, calls one library function and prints what came back. Library
 errors (``DigestError``) become one line on stderr and their exit code; a traceback is shown only

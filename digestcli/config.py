@@ -276,9 +276,15 @@ def split_address(value: str, key: str, where: str | None = None) -> tuple[str, 
 
 def _name_and_address(value: str) -> tuple[str, str] | None:
     """``Name <address>``, ``"Quoted, Name" <address>`` or a bare address, split; None for two
-    addresses or a name that would need quoting. (email.utils does this too, but it costs every
-    command 5 ms to import, and every command reads the settings.)"""
+    addresses. The common forms are split here: email.utils costs every command 5 ms to import,
+    and every command reads the settings; any other form (a comment in parentheses, a group, an
+    unclosed bracket) is left to email.utils, as it always was."""
     text = value.strip()
+    if any(char in text for char in "():[]\\") or text.count("<") != text.count(">") or text.count("<") > 1:
+        from email.utils import getaddresses
+
+        pairs = getaddresses([value])
+        return pairs[0] if len(pairs) == 1 else None
     if text.endswith(">") and "<" in text:
         at = text.rindex("<")
         display, address = text[:at].strip(), text[at + 1 : -1].strip()

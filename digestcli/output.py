@@ -81,9 +81,9 @@ def show_skipped(readers: Any, ws: Workspace, *, verbose: bool) -> None:
     for row in rows if verbose else rows[:SKIPPED_SHOWN]:
         say(f"{typer.style('skipped', fg='yellow')} {shown(readers.path)}:{row.line}: {row.reason}", err=True)
     if len(rows) > SKIPPED_SHOWN and not verbose:
-        from digestcli.subscribers import write_skipped
+        from digestcli.state import write_skipped_rows
 
-        written = write_skipped(readers, ws.state)
+        written = write_skipped_rows(ws.state, readers.path, rows)
         say(
             f"… and {len(rows) - SKIPPED_SHOWN:,} more skipped rows: all {len(rows):,} are in"
             f" {shown(written)} (--verbose lists them here)",

@@ -66,7 +66,7 @@ def new_draft(
 ) -> NewDraft:
     """Write a new draft and return where; never overwrites an existing file. ``like``: start from
     that earlier draft instead of the template (see ``_new_like``)."""
-    from digestcli.render.templates import TemplateError, environment  # Jinja2; --like needs none
+    from digestcli.render.templates import TemplateError, environment  # Jinja2, loaded on first use
 
     if items < 1:
         raise UsageError("--items must be at least 1")

@@ -17,7 +17,6 @@ from types import MappingProxyType
 from email_validator import EmailNotValidError, validate_email
 
 from digestcli.errors import InputError, read_text
-from digestcli.state import make_state_dir
 
 # Fields digest fills itself; a CSV column of the same name would be silently shadowed.
 COMPUTED_FIELDS = frozenset({"unsubscribe_url"})
@@ -259,22 +258,3 @@ def _read_row(row: list[str], header: list[str], line: int) -> Subscriber | str:
         return f"invalid address {address!r}: {exc}"
     values.setdefault("name", "")
     return Subscriber(values["email"], values["name"], MappingProxyType(values), line)
-
-
-SKIPPED_ROWS = "skipped-rows.txt"
-
-
-def write_skipped(readers: SubscriberList, state_dir: Path) -> Path:
-    """Every skipped row of the list, with its line and reason, into a file in the workspace state
-    (replaced at each send): the screen shows only the first few. Returns its path."""
-    make_state_dir(state_dir)
-    path = state_dir / SKIPPED_ROWS
-    lines = [f"# {len(readers.skipped):,} rows of {readers.path} were skipped\n"]
-    for row in readers.skipped:
-        raw = row.raw if len(row.raw) <= 200 else f"{row.raw[:200]}… ({len(row.raw):,} characters)"
-        lines.append(f"{readers.path}:{row.line}: {row.reason}\n    {raw}\n")
-    try:
-        path.write_text("".join(lines), encoding="utf-8")
-    except OSError as exc:
-        raise InputError(f"cannot write the skipped rows: {exc.strerror or exc}", where=str(path)) from None
-    return path

@@ -202,3 +202,22 @@ def test_a_reader_who_left_the_list_is_not_pending_for_ever(digest, write_draft,
     assert "Nothing to send now." in again.stdout
     status = digest("status", str(draft)).stdout
     assert "pending" not in status and "1 delivered, 1 skipped" in status
+
+
+def test_every_skipped_row_is_reported_the_first_on_screen_all_in_a_file(
+    digest, write_draft, workspace: Path
+) -> None:
+    bad = "".join(f"not-an-address-{n},Nobody\n" for n in range(25))
+    (workspace / "subscribers.csv").write_text(f"email,name\nann@example.org,Ann\n{bad}", encoding="utf-8")
+    draft = write_draft()
+    result = digest("send", str(draft), "--dry-run")
+    assert result.exit_code == 0, result.stderr
+    assert result.stderr.count("skipped subscribers.csv:") == 20
+    assert (
+        "… and 5 more skipped rows: all 25 are in .digest/skipped-rows.txt (--verbose lists them here)"
+        in (result.stderr)
+    )
+    written = (workspace / ".digest" / "skipped-rows.txt").read_text(encoding="utf-8")
+    assert written.count("invalid address 'not-an-address-") == 25 and "subscribers.csv:27:" in written
+    verbose = digest("send", str(draft), "--dry-run", "--verbose")
+    assert verbose.stderr.count("skipped subscribers.csv:") == 25

@@ -384,3 +384,24 @@ def test_lint_and_render_refuse_a_bad_from_in_one_line(digest, write_draft, work
         f"error: {workspace / 'digest.toml'}:3: newsletter.from is not an email address: 'not an address'"
     )
     assert not (workspace / "out").exists()
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "The Lantern <weekly@lantern.news>",
+        "weekly@lantern.news",
+        '"Lee, Ann" <ann@lantern.news>',
+        "lantern@lantern.news (The Lantern Weekly)",
+        "Lantern Weekly: News <x@lantern.news>",
+        "Ліна Коваленко <lina@lantern.news>",
+        '"Ann \\"Nan\\" Lee" <ann@lantern.news>',
+    ],
+)
+def test_addresses_split_as_email_utils_splits_them(value: str) -> None:
+    # config splits the common forms itself (email.utils is slow to import); the rest it leaves
+    # to email.utils. Either way, the result is email.utils' own.
+    from email.utils import getaddresses
+
+    (expected,) = getaddresses([value])
+    assert split_address(value, "newsletter.from") == expected

@@ -142,7 +142,9 @@ class Judge:
         )
         return Verdict(error, rerun_helps=False, retry_after=after)
 
-    def permanent(self, reader: Subscriber, reply: str, *, named: bool, at_recipient: bool) -> Verdict | None:
+    def permanent(
+        self, reader: Subscriber, reply: str, *, named: bool, at_recipient: bool, stopped: bool = False
+    ) -> Verdict | None:
         """A 5xx that is not about the reader's mailbox: a verdict when readers in a row, at two
         domains at least, got the same one. Then it is about the sender, the account or the
         message, not them: every reader given it this run (in a row or not: a delivery on
@@ -151,13 +153,16 @@ class Judge:
         (a relay denying every address must not fail the whole list, but one that really refuses
         just them must not stop every later run at them either; --retry-failed tries them).
 
-        Once a refusal has stopped the run, each later reader given it is held too."""
+        Once a refusal has stopped the run, each later reader given it is held too; when the run
+        stopped for another reason (``stopped``), a refusal holds no one."""
         key = refusal_key(reply, reader.email)
         given = self.given.setdefault(key, [])
         given.append(reader)
         keep_failed = named or at_recipient
         if key == self.held_refusal:
             return Verdict(DeliveryError(reply), held=[] if keep_failed else [reader])
+        if stopped:
+            return None
         streak, limit = (self.named, SAME_NAMED_REFUSALS) if named else (self.refused, self.same_refusals)
         count = streak.add(key, reader)
         # At two domains at least: one domain refusing us by its policy (a firewall, a blocklist)
@@ -168,7 +173,7 @@ class Judge:
         self.held_refusal = key
         streak.clear()
         error = DeliveryError(
-            f"the server gave the same refusal for {count} readers in a row: {reply}",
+            f"the server gave the same refusal for {len(held)} readers in a row: {reply}",
             where=self.where,
             hint="it is about the sender, the account or the message, not the readers: fix that, then"
             " run the send again"

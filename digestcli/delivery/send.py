@@ -332,6 +332,14 @@ def send_issue(
                 )
             go(dispatch(ledger, personalizer.message), list(plan.due))
             return summary
+    except SendInterrupted:
+        raise
+    except KeyboardInterrupt:
+        # Ctrl-C before the first message could leave (reading, locking, planning): nobody was
+        # mailed, and the readers planned for this run are still to be sent.
+        summary.interrupted = True
+        summary.remaining += summary.planned
+        raise SendInterrupted(summary) from None
     finally:
         summary.duration = time.monotonic() - started
 

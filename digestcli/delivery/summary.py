@@ -35,7 +35,7 @@ class SendSummary:
     retry_after: float | None = None  # time.time() before which a throttled relay is not worth trying
     rerun_helps: bool = True  # False when the send stopped on something the editor must fix first
     problems: list[tuple[str, str, str]] = field(default_factory=list)  # (address, state, reply)
-    # Per-reader link targets left out of a message: (address, field, value); see message.LinkGuard.
+    # Per-reader link targets left out of a message: (address, field, value); see Personalizer.links_left_out.
     links_left_out: list[tuple[str, str, str]] = field(default_factory=list)
 
     def count(self, outcomes: Iterable[tuple[str, str, str]]) -> None:

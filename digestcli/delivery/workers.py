@@ -232,6 +232,7 @@ class Dispatch:
             for worker in self.workers:
                 worker.hangup.cut()
             wait(self.quiet)
+            wait(self.finished, 1.0)  # a worker settling its last reply does so before the count
         except KeyboardInterrupt:
             # A second Ctrl-C: go now, but leave no row `sending`. Cut connections make the
             # workers settle their rows at once; those that have not within a second become
@@ -507,7 +508,11 @@ class Dispatch:
         readers are not to blame after all (pending again, here and in the ledger)."""
         with self.lock:
             verdict = self.judge.permanent(
-                reader, failure.reply, named=failure.personal, at_recipient=failure.at_recipient
+                reader,
+                failure.reply,
+                named=failure.personal,
+                at_recipient=failure.at_recipient,
+                stopped=self.error is not None,
             )
             if verdict is None:
                 return

@@ -38,9 +38,11 @@ class RenderedEmail:
     source: Sequence[str] = ()
 
     def where(self, *needles: str) -> tuple[int, int]:
-        """The draft's line and column holding the first needle found; (1, 1) when none is there
-        (it came from the template, or it is about the email as a whole), as linters do."""
-        return locate(self.source, *needles) or (1, 1)
+        """The draft's line holding the first needle found, at column 1 (a rendered finding is
+        about the email, which has no columns of the draft's); line 1 when none is there (it came
+        from the template, or it is about the email as a whole), as linters do."""
+        found = locate(self.source, *needles)
+        return (found[0], 1) if found else (1, 1)
 
 
 def check_rendered(

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -18,6 +18,8 @@ from digestcli.errors import DeliveryError, DigestError, InputError
 
 if TYPE_CHECKING:
     import sqlite3
+
+    from digestcli.subscribers import SkippedRow
 
 try:
     import fcntl
@@ -117,3 +119,22 @@ def send_lock(state_dir: Path) -> Iterator[None]:
         handle.write(f"{os.getpid()}\n")
         handle.flush()
         yield  # the kernel drops the lock when the file closes, or the process dies
+
+
+SKIPPED_ROWS = "skipped-rows.txt"
+
+
+def write_skipped_rows(state_dir: Path, list_path: Path, rows: Sequence[SkippedRow]) -> Path:
+    """Every row of the list that could not be read, with its line and reason, into a file in the
+    state (replaced at each send): the screen shows only the first few. Returns its path."""
+    make_state_dir(state_dir)
+    path = state_dir / SKIPPED_ROWS
+    lines = [f"# {len(rows):,} rows of {list_path} were skipped\n"]
+    for row in rows:
+        raw = row.raw if len(row.raw) <= 200 else f"{row.raw[:200]}… ({len(row.raw):,} characters)"
+        lines.append(f"{list_path}:{row.line}: {row.reason}\n    {raw}\n")
+    try:
+        path.write_text("".join(lines), encoding="utf-8")
+    except OSError as exc:
+        raise InputError(f"cannot write the skipped rows: {exc.strerror or exc}", where=str(path)) from None
+    return path
