@@ -46,6 +46,17 @@ class RenderConfig:
 
 
 @dataclass(frozen=True)
+class WebConfig:
+    """The web edition (``digest publish``): a static site of every issue, an archive and a feed."""
+
+    out: str = "site"  # the site's folder, relative to the workspace
+    base_url: str = ""  # where the site is served, e.g. https://lantern.example.org/issues/
+    subscribe_url: str = ""  # the sign-up page each web page links to
+    publish_on_send: bool = True  # digest send publishes the issue's page as the send starts
+    reader_name: str = "there"  # what {{ reader.name }} becomes on the web: "Hi there"
+
+
+@dataclass(frozen=True)
 class DeliveryConfig:
     transport: str = "outbox"
     subscribers: str = "subscribers.csv"
@@ -75,6 +86,7 @@ class Config:
     newsletter: NewsletterConfig = field(default_factory=NewsletterConfig)
     lint: LintConfig = field(default_factory=LintConfig)
     render: RenderConfig = field(default_factory=RenderConfig)
+    web: WebConfig = field(default_factory=WebConfig)
     delivery: DeliveryConfig = field(default_factory=DeliveryConfig)
     smtp: SmtpConfig = field(default_factory=SmtpConfig)
 
@@ -197,11 +209,13 @@ def _coerce(kind: Any, value: Any, where: _Where, dotted: str, key: str) -> Any:
         str: isinstance(value, str),
         int: isinstance(value, int) and not isinstance(value, bool),
         float: isinstance(value, (int, float)) and not isinstance(value, bool),
+        bool: isinstance(value, bool),
     }[kind]
     if not ok:
-        raise ConfigError(
-            f"'{dotted}' must be {'text' if kind is str else 'a number'}, not {value!r}", where=where(dotted)
-        )
+        wanted = {str: "text", bool: "true or false"}.get(kind, "a number")
+        raise ConfigError(f"'{dotted}' must be {wanted}, not {value!r}", where=where(dotted))
+    if kind is bool:
+        return value
     if kind is str and key in _REQUIRED_TEXT and not value.strip():
         raise ConfigError(f"'{dotted}' cannot be empty", where=where(dotted))
     if kind in (int, float) and value < 0:
@@ -371,6 +385,14 @@ def _validate(config: Config, where: _Where) -> None:
                 " is not a valid List-Id",
                 where=where("newsletter.from"),
                 hint=f"set newsletter.list_id to {_LIST_ID_HINT}",
+            )
+    for key in ("base_url", "subscribe_url"):
+        url = getattr(config.web, key)
+        if url and (not url.startswith(("https://", "http://")) or not _PRINTABLE.fullmatch(url)):
+            raise ConfigError(
+                f"web.{key} is {url!r}",
+                where=where(f"web.{key}"),
+                hint="a full http(s):// address with no spaces, like https://lantern.example.org/issues/",
             )
     for (section, key), choices in _CHOICES.items():
         value = getattr(getattr(config, section), key)

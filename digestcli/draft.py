@@ -213,6 +213,14 @@ class Issue:
         return issue_id_of(self.front.values, self.path.stem)
 
     @property
+    def web_slug(self) -> str:
+        """The issue's folder in the web edition: `2026-11-20-the-lantern-weekly`, from its date
+        and title (never the file name, so a renamed draft keeps its URL); its id without a date."""
+        if self.date is None:
+            return self.issue_id
+        return f"{self.date.isoformat()}-{slugify(self.title) or 'issue'}"
+
+    @property
     def number(self) -> int | None:
         value = self.front.values.get("issue")
         return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None

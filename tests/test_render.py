@@ -524,3 +524,22 @@ def test_premailer_and_jinja2_are_imported_in_one_module_each():
         for match in imports.finditer(path.read_text(encoding="utf-8")):
             found.setdefault(match.group(1), set()).add(path.relative_to(package).as_posix())
     assert found == {"jinja2": {"render/templates.py"}, "premailer": {"render/inline.py"}}
+
+
+def test_the_email_links_to_its_web_page_when_the_site_has_an_address(tmp_path):
+    from dataclasses import replace
+
+    from conftest import VALID_DRAFT
+
+    from digestcli.config import Config, WebConfig, Workspace
+    from digestcli.draft import parse_draft
+    from digestcli.render import render_issue
+
+    issue = parse_draft(VALID_DRAFT, tmp_path / "drafts" / "renamed-anything.md")
+    plain = render_issue(issue, Workspace(tmp_path, Config()))
+    assert "View in your browser" not in plain.html and "View in your browser" not in plain.text
+    config = replace(Config(), web=WebConfig(base_url="https://lantern.example.org/issues/"))
+    rendered = render_issue(issue, Workspace(tmp_path, config))
+    url = "https://lantern.example.org/issues/2026-11-20-test-weekly/"  # date and title, not the file name
+    assert f'href="{url}"' in rendered.html
+    assert f"View in your browser: {url}" in rendered.text

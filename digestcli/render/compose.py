@@ -22,13 +22,25 @@ def render_issue(issue: Issue, workspace: Workspace) -> RenderedIssue:
     return render(issue, workspace).issue
 
 
+def web_url(issue: Issue, workspace: Workspace) -> str:
+    """The issue's page in the web edition, when ``[web] base_url`` says where the site is; ""
+    otherwise (the email then has no "View in your browser" link)."""
+    base = workspace.config.web.base_url
+    return f"{base.rstrip('/')}/{issue.web_slug}/" if base else ""
+
+
 def render(issue: Issue, workspace: Workspace) -> Rendering:
     """Like ``render_issue``, and also report premailer's CSS warnings and the time each step took."""
     started = time.perf_counter()
     view = issue_view(issue)
     after_markdown = time.perf_counter()
     env = environment(workspace)
-    context = {"newsletter": workspace.config.newsletter, "issue": view, "reader": SlotReader()}
+    context = {
+        "newsletter": workspace.config.newsletter,
+        "issue": view,
+        "reader": SlotReader(),
+        "web_url": web_url(issue, workspace),
+    }
     html_source = render_template(env, HTML_TEMPLATE, context)
     text = tidy_text(render_template(env, TEXT_TEMPLATE, context))
     after_jinja = time.perf_counter()
