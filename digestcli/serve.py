@@ -1,0 +1,88 @@
+"""``digest serve``: the workspace's web edition (``[web] out``, written by ``digest publish``) over
+HTTP, one line logged per request, for a look before uploading or behind a reverse proxy.
+
+It serves files and nothing else: no directory listings, nothing outside the site's folder, no
+script. The one-click unsubscribe endpoint joins it with the bounces work (#11).
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+from functools import partial
+from http import HTTPStatus
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+from digestcli.config import Workspace
+from digestcli.errors import UsageError
+
+_CLIENT_GONE = (ConnectionResetError, ConnectionAbortedError, BrokenPipeError)
+
+
+class _SiteHandler(SimpleHTTPRequestHandler):
+    server_version = "digest"
+    sys_version = ""
+
+    def list_directory(self, path: str | Path) -> None:  # type: ignore[override]
+        # A folder without an index.html is no page of the site: no listing of what else is there.
+        self.send_error(HTTPStatus.NOT_FOUND, "No such page")
+
+    def end_headers(self) -> None:
+        self.send_header("X-Content-Type-Options", "nosniff")
+        self.send_header("Referrer-Policy", "no-referrer")
+        super().end_headers()
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (the base class's name)
+        sys.stderr.write(f"{self.address_string()} {format % args}\n")
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if isinstance(sys.exc_info()[1], _CLIENT_GONE):
+            return  # a browser that went away mid-answer is not an error of ours
+        super().handle_error(request, client_address)
+
+
+class SiteServer:
+    """Serve ``site`` on ``host:port`` (``port=0`` picks a free one; see ``url``). Use
+    ``serve_forever()`` (blocking) and ``shutdown()`` from another thread."""
+
+    def __init__(self, site: Path, *, host: str = "127.0.0.1", port: int = 8080):
+        if not site.is_dir():
+            raise UsageError(
+                f"no site to serve: {site} is not a folder", hint="run `digest publish` first"
+            )
+        self.site = site
+        try:
+            self._server = _Server((host, port), partial(_SiteHandler, directory=str(site)))
+        except OSError as exc:
+            raise UsageError(
+                f"cannot listen on {host}:{port}: {exc.strerror or exc}",
+                hint="choose another --port, or 0 for any free one",
+            ) from None
+        self._serving = threading.Event()
+
+    @classmethod
+    def for_workspace(cls, workspace: Workspace, **options: Any) -> SiteServer:
+        return cls(workspace.path(workspace.config.web.out), **options)
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}/"
+
+    def serve_forever(self) -> None:
+        self._serving.set()
+        try:
+            self._server.serve_forever(poll_interval=0.2)
+        finally:
+            self._serving.clear()
+
+    def shutdown(self) -> None:
+        if self._serving.is_set():
+            self._server.shutdown()
+        self._server.server_close()
