@@ -413,6 +413,65 @@ def preview(
         server.shutdown()
 
 
+# ------------------------------------------------------------------------------------ publish
+
+
+@app.command()
+@reported
+def publish(
+    drafts: Annotated[
+        list[Path] | None,
+        typer.Argument(help="Drafts to publish besides the issues sent.", show_default=False),
+    ] = None,
+    *,
+    out_dir: Annotated[
+        Path | None,
+        typer.Option("--out", "-o", help="Folder for the site.", show_default="site/"),
+    ] = None,
+    all_drafts: Annotated[
+        bool, typer.Option("--all", help="Also every draft in drafts/ that lints clean.")
+    ] = False,
+    open_browser: Annotated[
+        bool, typer.Option("--open", help="Open the archive page in a browser afterwards.")
+    ] = False,
+) -> None:
+    """Publish the web edition: a page per issue, an archive and an Atom feed, in site/.
+
+    The issues are those sent (the ledger knows them), the drafts named, and with --all every
+    draft in drafts/ that lints clean. Each issue's page is site/DATE-TITLE/index.html, so a
+    renamed draft keeps its address; site/index.html lists every issue, site/feed.xml is the
+    feed and site/latest/ leads to the newest. No reader is in it: {{ reader.name }} is
+    \\[web] reader_name, any other reader value is left out. Only the files whose content
+    changed are written. With \\[web] base_url every link is absolute; without it the site
+    also works opened from its folder.
+
+    [b]Examples[/b]
+
+      digest publish                           the issues sent so far
+      digest publish drafts/2026-11-27-the-lantern-weekly.md --open
+      digest publish --all --out /tmp/site
+    """
+    from digestcli.publish import publish_site
+
+    report = publish_site(workspace(), list(drafts or ()), out=out_dir, all_drafts=all_drafts)
+    for note in report.notes:
+        say(f"{typer.style('note:', fg='cyan')} {note}", err=True)
+    for path in report.written:
+        say(f"Wrote {shown(path)}")
+    if report.issues:
+        say(
+            f"{output.plural(report.issues, 'issue')} published; "
+            f"{output.plural(len(report.written), 'file')} written, {report.unchanged:,} unchanged"
+        )
+    if open_browser and report.issues:
+        import webbrowser
+
+        try:
+            webbrowser.open(report.archive.resolve().as_uri())
+        except webbrowser.Error:
+            say(f"No browser found: open {shown(report.archive)} yourself.", err=True)
+
+
 # --------------------------------------------------------------------------------------- send
 
 
@@ -582,6 +641,20 @@ def send(
     if not (yes or dry_run or test is not None) and not output.confirm("Send now?"):
         say("Nothing sent. (--yes sends without asking; --dry-run shows what would happen.)")
         raise typer.Exit(ExitCode.FAILURE)
+    if ws.config.web.publish_on_send and not dry_run and test is None:
+        # The email's "View in your browser" link must work from the first message.
+        from digestcli.publish import publish_issue
+
+        try:
+            published = publish_issue(ws, issue)
+        except DigestError as exc:
+            exc.hint = (
+                exc.hint + "; " if exc.hint else ""
+            ) + "nothing was sent ([web] publish_on_send = false sends without it)"
+            raise
+        page = published.out / issue.web_slug / "index.html"
+        files = output.plural(len(published.written), "file")
+        say(f"Web page   {shown(page)}" + (f" ({files} of the site written)" if published.written else ""))
 
     progress, update = output.progress_bar()
     stop_signal = _StopSignals()
@@ -730,6 +803,32 @@ def recover() -> None:
         say(f"The ledger already knows everything the {output.plural(recovery.journals, 'journal')} say.")
     else:
         say("Done: digest status shows where every reader stands.")
+
+
+@app.command()
+@reported
+def serve(
+    *,
+    host: Annotated[str, typer.Option(help="The address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=0, max=65535, help="The port; 0 picks a free one.")] = 8080,
+) -> None:
+    """Serve the web edition (site/, written by digest publish) over HTTP until Ctrl-C.
+
+    Files only: no directory listings, nothing outside the site's folder; one line is logged per
+    request. To face the internet, keep it on 127.0.0.1 behind a reverse proxy with TLS.
+
+    [b]Example[/b]: digest serve --port 8080
+    """
+    from digestcli.serve import SiteServer
+
+    server = SiteServer.for_workspace(workspace(), host=host, port=port)
+    say(f"Serving {shown(server.site)}/ at {server.url} (Ctrl-C stops)", err=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        say("Stopped.", err=True)  # stopping a server is how it ends, not a failure
+    finally:
+        server.shutdown()
 
 
 # -------------------------------------------------------------------------------- unsubscribe

@@ -53,9 +53,7 @@ class SiteServer:
 
     def __init__(self, site: Path, *, host: str = "127.0.0.1", port: int = 8080):
         if not site.is_dir():
-            raise UsageError(
-                f"no site to serve: {site} is not a folder", hint="run `digest publish` first"
-            )
+            raise UsageError(f"no site to serve: {site} is not a folder", hint="run `digest publish` first")
         self.site = site
         try:
             self._server = _Server((host, port), partial(_SiteHandler, directory=str(site)))

@@ -139,7 +139,7 @@ def link_url(issue: Issue, config: LintConfig) -> Iterator[Report]:
 @rule(
     "link-slot",
     "warning",
-    "a link whose whole target is a reader's value (`[site]({{ reader.site }})`): each reader's value is"
+    "a link whose whole target is a reader's value (`[site]({{reader.site}})`): each reader's value is"
     f" checked when the issue is sent, and one that is not an {_either(LINK_SCHEMES)} link is left out"
     " of that reader's message",
 )

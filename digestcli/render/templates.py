@@ -1,8 +1,10 @@
-"""Where templates are found, and the one Jinja2 environment factory: for the email and the draft scaffold.
+"""Where templates are found, and the one Jinja2 environment factory: for the email, the web edition
+and the draft scaffold.
 
 A workspace's own ``templates/`` overrides digest's, file by file. Every template digest fills in
-(``email.html.j2``, ``email.txt.j2``, ``draft.md.j2``) goes through ``environment``; the two kinds
-differ in one option only, whitespace (see ``environment``).
+(``email.html.j2``, ``email.txt.j2``, ``web/issue.html.j2``, ``web/archive.html.j2``,
+``draft.md.j2``) goes through ``environment``; the kinds differ in one option only, whitespace (see
+``environment``).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from digestcli.render.text import underline, wrap
 HTML_TEMPLATE = "email.html.j2"
 TEXT_TEMPLATE = "email.txt.j2"
 
-Kind = Literal["email", "draft"]
+Kind = Literal["email", "web", "draft"]
 TemplateError = jinja2.TemplateError  # what a template that cannot be filled in raises, for callers
 
 
@@ -44,12 +46,12 @@ def template_search_path(workspace: Workspace) -> list[Path]:
 def environment(workspace: Workspace, kind: Kind = "email") -> jinja2.Environment:
     """The Jinja2 environment for a workspace: its own templates first, then digest's, file by file.
 
-    ``email`` (the HTML and text parts) drops the line a block tag (``{% for %}``) stands on;
-    ``draft`` (the ``digest new`` scaffold, Markdown where every newline counts) keeps the
-    template's lines as written. Both escape HTML in ``.html`` templates only, fail loudly on an
-    undefined name, and have the filters ``wrap``, ``underline`` and ``yaml``. One environment per
-    search path and kind, kept for the process: templates are compiled once, and reloaded when
-    their file changes.
+    ``email`` (the HTML and text parts) and ``web`` (the site's pages, ``templates/web/``) drop the
+    line a block tag (``{% for %}``) stands on; ``draft`` (the ``digest new`` scaffold, Markdown
+    where every newline counts) keeps the template's lines as written. All escape HTML in ``.html``
+    templates only, fail loudly on an undefined name, and have the filters ``wrap``, ``underline``
+    and ``yaml``. One environment per search path and kind, kept for the process: templates are
+    compiled once, and reloaded when their file changes.
     """
     return _environment(tuple(template_search_path(workspace)), kind)
 
@@ -69,8 +71,8 @@ def _environment(search_path: tuple[Path, ...], kind: Kind) -> jinja2.Environmen
         loader=jinja2.FileSystemLoader([str(p) for p in search_path]),
         autoescape=_autoescape,
         undefined=jinja2.StrictUndefined,  # a misspelt name in a template fails loudly, with its line
-        trim_blocks=kind == "email",
-        lstrip_blocks=kind == "email",
+        trim_blocks=kind != "draft",
+        lstrip_blocks=kind != "draft",
         keep_trailing_newline=True,
         auto_reload=True,  # the preview edits templates while the server runs
     )

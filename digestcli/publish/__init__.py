@@ -1,0 +1,38 @@
+"""The web edition: every issue as a page, an archive and an Atom feed, in a static site; this module
+is the public API.
+
+The rooms inside:
+
+``site``     ``publish_site``, ``publish_issue``, ``PublishReport``: which issues, and the site made
+             from them
+``pages``    the issue pages, the archive and ``latest/``, from ``templates/web/``
+``feed``     the Atom feed (the one feedgen import)
+``neutral``  no reader on the web: ``{{ reader.FIELD }}`` slots made neutral
+``links``    where each file is, and how one page links to another
+``files``    writing only the files whose bytes change, atomically
+
+Importing this package is light: the names load on first use, so that a program that only names
+``PublishReport`` does not pay for Jinja2, Markdown and feedgen.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from digestcli.publish.site import PublishReport, publish_issue, publish_site
+
+__all__ = ["PublishReport", "publish_issue", "publish_site"]
+
+if not TYPE_CHECKING:  # type checkers see the imports above; only the interpreter needs this
+
+    def __getattr__(name: str) -> object:
+        if name not in __all__:
+            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+        value = getattr(importlib.import_module(f"{__name__}.site"), name)
+        globals()[name] = value  # found directly from now on
+        return value
+
+    def __dir__() -> list[str]:
+        return sorted({*globals(), *__all__})
