@@ -648,13 +648,20 @@ def send(
         try:
             published = publish_issue(ws, issue)
         except DigestError as exc:
-            exc.hint = (
-                exc.hint + "; " if exc.hint else ""
-            ) + "nothing was sent ([web] publish_on_send = false sends without it)"
-            raise
-        page = published.out / issue.web_slug / "index.html"
-        files = output.plural(len(published.written), "file")
-        say(f"Web page   {shown(page)}" + (f" ({files} of the site written)" if published.written else ""))
+            if ws.config.web.base_url:  # the email links to the page: it must be there first
+                exc.hint = (exc.hint + "; " if exc.hint else "") + (
+                    "nothing was sent; [web] publish_on_send = false sends without publishing"
+                )
+                raise
+            say(f"{typer.style('warning:', fg='yellow')} web page not published: {exc}", err=True)
+            published = None
+        if published is not None:
+            page = published.out / issue.web_slug / "index.html"
+            files = output.plural(len(published.written), "file")
+            written = f" ({files} of the site written)" if published.written else ""
+            say(f"Web page   {shown(page)}{written}")
+            for note in published.notes:
+                say(f"{typer.style('note:', fg='cyan')} {note}", err=True)
 
     progress, update = output.progress_bar()
     stop_signal = _StopSignals()

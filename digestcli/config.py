@@ -130,6 +130,20 @@ class Workspace:
         """Resolve a path setting (relative to the workspace root)."""
         return self.root / setting
 
+    def site_folder(self, out: Path | None = None) -> Path:
+        """The web edition's folder (``out``, else ``[web] out``), refused when it is the workspace
+        or holds it: the site is published to the world, and the list and the state must not be."""
+        site = out if out is not None else self.path(self.config.web.out)
+        resolved, root = site.resolve(), self.root.resolve()
+        if resolved == root or resolved in root.parents:
+            raise ConfigError(
+                f"the site's folder {site} is the workspace, or holds it: the subscriber list and"
+                " .digest/ would be published with it",
+                where=str(self.config_path) if self.config_path else None,
+                hint='set [web] out to a folder of its own, like "site"',
+            )
+        return site
+
 
 def find_workspace(start: Path | None = None) -> Workspace:
     """The nearest folder at or above ``start`` holding a digest.toml; else ``start`` itself."""

@@ -214,11 +214,14 @@ class Issue:
 
     @property
     def web_slug(self) -> str:
-        """The issue's folder in the web edition: `2026-11-20-the-lantern-weekly`, from its date
-        and title (never the file name, so a renamed draft keeps its URL); its id without a date."""
-        if self.date is None:
-            return self.issue_id
-        return f"{self.date.isoformat()}-{slugify(self.title) or 'issue'}"
+        """The issue's folder in the web edition: its date and its id, `2026-11-20-the-lantern-
+        weekly-42`. From the id (which comes from the title and number unless the draft names it),
+        never the file name: a renamed draft keeps its URL, a corrected title does too (the links
+        in mail already sent must keep working), and two issues of one day cannot share a page."""
+        slug = slugify(self.issue_id) or "issue"
+        if self.date is None or self.date.isoformat() in slug:
+            return slug
+        return f"{self.date.isoformat()}-{slug}"
 
     @property
     def number(self) -> int | None:

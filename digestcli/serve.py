@@ -25,6 +25,19 @@ class _SiteHandler(SimpleHTTPRequestHandler):
     server_version = "digest"
     sys_version = ""
 
+    def translate_path(self, path: str) -> str:
+        # The file asked for, followed through any link, must still be inside the site; a name
+        # starting with a dot (.git, .htpasswd) is never part of a page.
+        found = super().translate_path(path)
+        root = Path(self.directory).resolve()
+        target = Path(found).resolve()
+        missing = str(root / ".digest-not-found")  # answered 404, like any file not there
+        if target != root and root not in target.parents:
+            return missing
+        if any(part.startswith(".") for part in target.relative_to(root).parts):
+            return missing
+        return found
+
     def list_directory(self, path: str | Path) -> None:  # type: ignore[override]
         # A folder without an index.html is no page of the site: no listing of what else is there.
         self.send_error(HTTPStatus.NOT_FOUND, "No such page")
@@ -66,7 +79,7 @@ class SiteServer:
 
     @classmethod
     def for_workspace(cls, workspace: Workspace, **options: Any) -> SiteServer:
-        return cls(workspace.path(workspace.config.web.out), **options)
+        return cls(workspace.site_folder(), **options)
 
     @property
     def url(self) -> str:

@@ -540,6 +540,6 @@ def test_the_email_links_to_its_web_page_when_the_site_has_an_address(tmp_path):
     assert "View in your browser" not in plain.html and "View in your browser" not in plain.text
     config = replace(Config(), web=WebConfig(base_url="https://lantern.example.org/issues/"))
     rendered = render_issue(issue, Workspace(tmp_path, config))
-    url = "https://lantern.example.org/issues/2026-11-20-test-weekly/"  # date and title, not the file name
+    url = "https://lantern.example.org/issues/2026-11-20-test-weekly-7/"  # date and id, not the file name
     assert f'href="{url}"' in rendered.html
     assert f"View in your browser: {url}" in rendered.text

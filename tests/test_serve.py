@@ -60,6 +60,25 @@ def test_only_the_sites_own_files_are_served(server: SiteServer) -> None:
     assert status == 404 and b"secret" not in body
 
 
+def test_a_link_out_of_the_site_or_a_hidden_file_is_not_served(site: Path, server: SiteServer) -> None:
+    (site / "passwords").symlink_to(site.parent / "digest.toml")
+    (site / ".htpasswd").write_text("secret = 2\n", encoding="utf-8")
+    for path in ("/passwords", "/.htpasswd"):
+        status, body, _ = get(server, path)
+        assert status == 404 and b"secret" not in body, path
+
+
+def test_the_workspace_itself_is_never_the_site(digest, workspace: Path) -> None:
+    (workspace / "subscribers.csv").write_text("email\nann@example.org\n", encoding="utf-8")
+    for args in (("publish", "--all", "--out", "."), ("serve", "--port", "0")):
+        if args[0] == "serve":
+            with (workspace / "digest.toml").open("a", encoding="utf-8") as toml:
+                toml.write('\n[web]\nout = "."\n')
+        result = digest(*args)
+        assert result.exit_code == 2, result.stdout + result.stderr
+        assert "is the workspace, or holds it" in result.stderr
+
+
 def test_no_site_yet_is_one_clear_error(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="run `digest publish` first"):
         SiteServer(tmp_path / "site", port=0)

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from digestcli.config import Config, check_list_id, derived_list_id, split_address
+from digestcli.errors import DigestError
 from digestcli.publish.links import ARCHIVE, FEED, SiteLinks
 from digestcli.publish.pages import WebIssue
 
@@ -79,7 +80,8 @@ def atom_feed(entries: Sequence[FeedEntry], config: Config, links: SiteLinks) ->
         web = entry.web
         item = feed.add_entry(order="append")
         item.id(entry_id(config, web.issue.issue_id))
-        item.title(_xml(web.subject))
+        # A subject made only of a reader's values is empty on the web: the issue's title then.
+        item.title(_xml(web.subject or web.view.title or title))
         href = links.href(web.file, source=FEED)
         item.link(href=href, rel="alternate", type="text/html")
         item.published(_midnight(web.date))
@@ -87,5 +89,8 @@ def atom_feed(entries: Sequence[FeedEntry], config: Config, links: SiteLinks) ->
         if web.view.preheader:
             item.summary(_xml(web.view.preheader))
         item.content(_xml(_anchored(entry.article, href)), type="html")
-    data: bytes = feed.atom_str(pretty=True, encoding="UTF-8", xml_declaration=True)
+    try:
+        data: bytes = feed.atom_str(pretty=True, encoding="UTF-8", xml_declaration=True)
+    except ValueError as exc:  # feedgen's word for a field it needs and was not given
+        raise DigestError(f"cannot make the feed: {exc}", hint="check [newsletter] title") from None
     return data

@@ -1,8 +1,10 @@
 """No reader in the web edition: every ``{{ reader.FIELD }}`` slot of an issue made neutral.
 
 ``{{ reader.name }}`` becomes ``[web] reader_name`` ("Hi there"); any other slot becomes nothing,
-and a link or image whose target was a slot goes, its words (or alt text) kept. The email keeps its
-slots for the send; the site is one page for everyone, so nothing personal may reach it.
+and a link or image whose target holds a reader's value (other than the name) goes, its words (or
+alt text) kept: `https://x.example/{{ reader.token }}/u` without its token is only a dead link.
+The email keeps its slots for the send; the site is one page for everyone, so nothing personal
+may reach it.
 """
 
 from __future__ import annotations
@@ -25,8 +27,6 @@ _HREF = re.compile(r"\bhref" + _ATTRIBUTE, re.IGNORECASE)
 _SRC = re.compile(r"\bsrc" + _ATTRIBUTE, re.IGNORECASE)
 _ALT = re.compile(r"\balt" + _ATTRIBUTE, re.IGNORECASE)
 _URL_ATTRIBUTE = re.compile(r"(\b(?:href|src)\s*=\s*)(\"[^\"]*\"|'[^']*')", re.IGNORECASE)
-# What is left of a target once its slots are gone, if the slot was all it had: "", "mailto:", "https://".
-_HOLLOW = re.compile(r"\s*(?:[A-Za-z][A-Za-z0-9+.-]*:/*)?\s*")
 
 
 class WebReader:
@@ -58,8 +58,11 @@ class Neutralizer:
         return self.reader_name if match.group(1) == "name" else ""
 
     def text(self, text: str) -> str:
-        """Plain text (a subject, a headline) with its slots filled in neutrally."""
-        return ANY_SLOT.sub(self._value, text)
+        """Plain text (a subject, a headline) with its slots filled in neutrally, and the spaces an
+        emptied slot leaves behind folded."""
+        if not ANY_SLOT.search(text):
+            return text
+        return " ".join(ANY_SLOT.sub(self._value, text).split())
 
     def html(self, source: str) -> Markup:
         """HTML from the renderer with every slot gone: links and images that pointed at a slot
@@ -72,20 +75,20 @@ class Neutralizer:
 
     def _link(self, match: re.Match[str]) -> str:
         href = _attribute(_HREF, match.group("attrs"))
-        if href is not None and self._hollow(href):
+        if href is not None and self._personal(href):
             return match.group("words")
         return match.group(0)
 
     def _image(self, match: re.Match[str]) -> str:
         src = _attribute(_SRC, match.group("attrs"))
-        if src is not None and self._hollow(src):
+        if src is not None and self._personal(src):
             return html.escape(html.unescape(_attribute(_ALT, match.group("attrs")) or ""))
         return match.group(0)
 
-    def _hollow(self, target: str) -> bool:
-        """Whether an address was made of slots, and is nothing once they are emptied."""
-        found = ANY_SLOT.search(html.unescape(target))
-        return found is not None and _HOLLOW.fullmatch(ANY_SLOT.sub("", html.unescape(target))) is not None
+    def _personal(self, target: str) -> bool:
+        """Whether an address holds a reader's value other than their name (which the site has a
+        neutral one for): emptied, it would lead nowhere, or somewhere for no one."""
+        return any(found.group(1) != "name" for found in ANY_SLOT.finditer(html.unescape(target)))
 
     def _address(self, match: re.Match[str]) -> str:
         # Inside an address the name is percent-encoded, never left with its spaces and quotes.

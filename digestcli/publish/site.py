@@ -193,7 +193,7 @@ class _Choice:
 
 def _publish(workspace: Workspace, choice: _Choice, out: Path | None) -> PublishReport:
     config = workspace.config
-    report = PublishReport(out=out if out is not None else workspace.path(config.web.out))
+    report = PublishReport(out=workspace.site_folder(out))
     report.notes.extend(choice.notes)
     site = _arranged(choice.issues.values(), Neutralizer(config.web.reader_name), report.notes)
     if not site:
