@@ -36,6 +36,12 @@ class LintConfig:
     wrapup_heading: str = "Wrapping Up"
     subject_max: int = 78
     headline_max: int = 90
+    spelling: str = "any"  # "any" takes US and British spellings; "us" or "gb" only one of them
+    check_links: bool = True  # digest send checks every link and image before asking
+    link_cache_hours: float = 24.0  # how long a link's answer is trusted (digest lint --links)
+    link_timeout: float = 10.0  # seconds for one link's answer
+    image_max_kb: int = 1024  # an image heavier than this is a warning (image-heavy)
+    image_max_width: int = 1200  # pixels; a wider image is a warning too
     # rule name -> "off" | "warning" | "error"; rules not named keep their own severity
     rules: dict[str, str] = field(default_factory=dict)
 
@@ -97,6 +103,7 @@ TRANSPORTS = ("outbox", "smtp")
 # digest.toml keys that are Python keywords or read badly as attributes
 _ALIASES = {"from": "sender"}
 _CHOICES = {
+    ("lint", "spelling"): ("any", "us", "gb"),
     ("delivery", "transport"): TRANSPORTS,
     ("smtp", "security"): SMTP_SECURITIES,
 }
