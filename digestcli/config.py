@@ -44,6 +44,8 @@ class LintConfig:
     image_max_width: int = 1200  # pixels; a wider image is a warning too
     # rule name -> "off" | "warning" | "error"; rules not named keep their own severity
     rules: dict[str, str] = field(default_factory=dict)
+    # Not a setting of its own: [newsletter] title, for the rules that compare with it.
+    newsletter_title: str = field(default="", metadata={"derived": True})
 
 
 @dataclass(frozen=True)
@@ -159,7 +161,7 @@ def find_workspace(start: Path | None = None) -> Workspace:
         candidate = folder / CONFIG_NAME
         if candidate.is_file():
             return Workspace(root=folder, config=load_config(candidate), config_path=candidate)
-    return Workspace(root=start, config=Config())
+    return Workspace(root=start, config=with_derived(Config()))
 
 
 def load_config(path: Path) -> Config:
@@ -186,14 +188,21 @@ def load_config(path: Path) -> Config:
 
     config: Config = _build(Config, raw, where, section="")
     _validate(config, where)
-    return config
+    return with_derived(config)
+
+
+def with_derived(config: Config) -> Config:
+    """The config with the values its sections take from each other filled in."""
+    return dataclasses.replace(
+        config, lint=dataclasses.replace(config.lint, newsletter_title=config.newsletter.title)
+    )
 
 
 def _build(cls: type, raw: Any, where: _Where, section: str) -> Any:
     if not isinstance(raw, dict):
         raise ConfigError(f"[{section}] must be a table", where=where(section))
     hints = get_type_hints(cls)
-    fields = {f.name: f for f in dataclasses.fields(cls)}
+    fields = {f.name: f for f in dataclasses.fields(cls) if not f.metadata.get("derived")}
     values: dict[str, Any] = {}
     for key, value in raw.items():
         name = _ALIASES.get(key, key)
