@@ -225,8 +225,19 @@ def lint(
         bool,
         typer.Option("--rules", help="List every rule (name, severity, fixable, summary); check nothing."),
     ] = False,
+    links: Annotated[
+        bool,
+        typer.Option("--links", help="Also fetch every link and image (answers are kept a day in .digest/)."),
+    ] = False,
+    refresh: Annotated[bool, typer.Option("--refresh", help="With --links: ask every URL again.")] = False,
+    add_word: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--add-word", metavar="WORD", help="Add a word to the house list (words.txt) first; repeatable."
+        ),
+    ] = None,
 ) -> None:
-    """Check drafts for structure and common mistakes.
+    """Check drafts for structure, spelling and common mistakes.
 
     Prints one line per finding, as path:line:col: rule message, then a summary. Exits 0 when
     there are no errors (warnings pass unless --strict), 1 when there are, 2 when a file cannot
@@ -241,6 +252,8 @@ def lint(
       digest lint --format json | jq '.[].rule'
       digest lint --rules                      every rule, one line each
       digest lint --rules --format json | jq -r '.[] | select(.fixable) | .name'
+      digest lint --add-word Pinduoduo         a name the dictionary lacks, into words.txt
+      digest lint --links                      also check that every link and image opens
     """
     from digestcli.lint import check_rule_settings
 
@@ -253,6 +266,12 @@ def lint(
         return
     ws = workspace()
     check_rule_settings(ws.config.lint, str(ws.config_path) if ws.config_path else None)
+    if add_word:
+        from digestcli.words import add_words, words_path
+
+        added = add_words(ws.root, add_word)
+        if added:
+            say(f"Added {', '.join(added)} to {shown(words_path(ws.root))}", err=True)
     files = _drafts_to_check(ws, list(paths or []))
     from digestcli.draft import draft_ids
     from digestcli.state.history import read_identities
@@ -269,7 +288,7 @@ def lint(
     unreadable: list[DigestError] = []
     for path in files:
         try:
-            found = _lint_one(path, ws, identities, fix=fix, rendered=rendered)
+            found = _lint_one(path, ws, identities, fix=fix, rendered=rendered, links=links, refresh=refresh)
         except DigestError as exc:
             if _Session.debug:
                 raise
@@ -295,7 +314,16 @@ def lint(
         raise typer.Exit(ExitCode.FAILURE)
 
 
-def _lint_one(path: Path, ws: Workspace, identities: Any, *, fix: bool, rendered: bool) -> list[Any]:
+def _lint_one(
+    path: Path,
+    ws: Workspace,
+    identities: Any,
+    *,
+    fix: bool,
+    rendered: bool,
+    links: bool = False,
+    refresh: bool = False,
+) -> list[Any]:
     """Parse a draft once; fix it if asked; lint it, and its rendered email if asked."""
     from digestcli.draft import parse_draft
     from digestcli.errors import read_text
@@ -317,7 +345,56 @@ def _lint_one(path: Path, ws: Workspace, identities: Any, *, fix: bool, rendered
         from digestcli.render import render_issue
 
         findings += check_rendered(render_issue(issue, ws), str(path), config, source=issue.lines)
+    if links:
+        from digestcli.linkcheck import check_issue_links
+
+        report = check_issue_links(issue, ws, refresh=refresh)
+        for note in report.notes:
+            say(f"{typer.style('note:', fg='cyan')} {shown(path)}: {note}", err=True)
+        findings += report.findings
     return findings
+
+
+words_app = typer.Typer(
+    help="The house word list (words.txt): names and terms the spelling check takes as right.",
+    no_args_is_help=True,
+)
+app.add_typer(words_app, name="words")
+
+
+@words_app.command("add")
+@reported
+def words_add(
+    words: Annotated[
+        list[str], typer.Argument(help="Words to add (a name: each word of it).", show_default=False)
+    ],
+) -> None:
+    """Add words to words.txt, kept sorted and without duplicates.
+
+    [b]Example[/b]: digest words add Pinduoduo Meituan BlueLM
+    """
+    from digestcli.words import add_words, words_path
+
+    ws = workspace()
+    added = add_words(ws.root, words)
+    known = len(words) - len(added)
+    say(
+        f"Added {output.plural(len(added), 'word')} to {shown(words_path(ws.root))}"
+        + (f" ({known:,} already there)" if known else "")
+    )
+
+
+@words_app.command("list")
+@reported
+def words_list() -> None:
+    """Print the house word list, one word a line.
+
+    [b]Example[/b]: digest words list
+    """
+    from digestcli.words import read_words
+
+    for word in sorted(read_words(workspace().root), key=str.casefold):
+        say(word)
 
 
 # ------------------------------------------------------------------------------------- render
@@ -475,6 +552,34 @@ def publish(
 # --------------------------------------------------------------------------------------- send
 
 
+def _check_links_before_sending(issue: Any, ws: Workspace, draft: Path, *, ignore: bool) -> None:
+    """Every link and image must open before anyone is mailed ([lint] check_links): a broken one is
+    shown and refuses the send unless --ignore-links; no network at all is a warning only."""
+    from digestcli.linkcheck import check_issue_links
+
+    report = check_issue_links(issue, ws)
+    if report.offline:
+        say(f"{typer.style('warning:', fg='yellow')} links not checked: no network", err=True)
+        return
+    if not report.checked:
+        return  # nothing to ask (no http links, or only example ones)
+    broken = report.errors
+    cached = f", {report.from_cache:,} from the last day's check" if report.from_cache else ""
+    say(
+        f"Links      {output.plural(report.checked, 'link')} checked{cached}"
+        + (f"; {len(broken):,} broken" if broken else "")
+    )
+    for note in report.notes:
+        say(f"{typer.style('note:', fg='cyan')} {note}", err=True)
+    if broken:
+        output.print_findings([dataclasses.replace(f, path=shown(f.path)) for f in broken])
+        if not ignore:
+            raise DigestError(
+                f"{shown(draft)} has {output.plural(len(broken), 'link')} that do not open; nothing was sent",
+                hint="fix them, or send with --ignore-links",
+            )
+
+
 def _transport_line(transport: Any, ws: Workspace) -> str:
     if ws.config.delivery.transport == "smtp":
         smtp = ws.config.smtp
@@ -523,6 +628,9 @@ def send(
     ] = False,
     verbose: Annotated[
         bool, typer.Option("--verbose", "-v", help="List every skipped row of the list on screen.")
+    ] = False,
+    ignore_links: Annotated[
+        bool, typer.Option("--ignore-links", help="Send even with links or images that do not open.")
     ] = False,
 ) -> None:
     """Mail a draft to the subscriber list, once per reader, resumably.
@@ -638,6 +746,8 @@ def send(
             say("Nothing to send now. (digest status shows where every reader stands.)")
             return
     say(f"Transport  {_transport_line(transport, ws)}")
+    if ws.config.lint.check_links and not (dry_run or test is not None):
+        _check_links_before_sending(issue, ws, draft, ignore=ignore_links)
     if not (yes or dry_run or test is not None) and not output.confirm("Send now?"):
         say("Nothing sent. (--yes sends without asking; --dry-run shows what would happen.)")
         raise typer.Exit(ExitCode.FAILURE)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from conftest import VALID_DRAFT
 
-from digestcli.config import LintConfig
+from digestcli.config import LintConfig, NewsletterConfig
 from digestcli.draft import parse_draft
 from digestcli.lint import Finding, all_rules, lint_issue
 
@@ -27,9 +27,9 @@ def test_the_valid_draft_has_no_findings() -> None:
 
 def test_every_rule_is_covered_below() -> None:
     covered = {case[0] for case in CASES}
-    # Rules about the workspace (other drafts, the ledger) are tested in test_identity.py, and
-    # rules about the rendered email in test_rendered_lint.py.
-    alone = {name for name, spec in RULES.items() if not spec.workspace and not spec.rendered}
+    # Rules about the workspace (other drafts, the ledger) are tested in test_identity.py, rules
+    # about the rendered email in test_rendered_lint.py, and network rules in test_linkcheck.py.
+    alone = {n for n, s in RULES.items() if not s.workspace and not s.rendered and not s.network}
     assert alone == covered, "a rule without a test case"
 
 
@@ -79,6 +79,10 @@ CASES = [
     ("subject-length", ("#7: three stories", "#7: " + "a very long subject line " * 4), 3),
     ("headline-length", ("The second story", "A headline " * 9), 15),
     ("preheader-missing", ('preheader: "Three short stories for the test suite."\n', ""), 1),
+    ("title-mismatch", ("title: Test Weekly", "title: The Test Weekly"), 2),
+    ("spelling", ("Another paragraph", "Moroever, another paragraph"), 17),
+    ("spelling", ("## 3. The third story", "## 3. The thrid story"), 19),
+    ("repeated-word", ("See you next week.", "See you next\nnext week."), 27),
 ]
 
 
@@ -86,7 +90,8 @@ CASES = [
 def test_rule_trips_on_its_mistake(rule: str, change: tuple[str, str], line: int) -> None:
     old, new = change
     assert old in VALID_DRAFT, "the test's change no longer applies to the valid draft"
-    findings = of(rule, lint(VALID_DRAFT.replace(old, new, 1)))
+    # As in a workspace whose digest.toml names the newsletter as the draft does ("Test Weekly").
+    findings = of(rule, lint(VALID_DRAFT.replace(old, new, 1), newsletter_title="Test Weekly"))
     assert findings, f"{rule} did not trip"
     assert findings[0].line == line
     assert findings[0].severity == RULES[rule].severity or rule == "front-matter"
@@ -112,6 +117,36 @@ def test_numbering_reports_a_repeat_and_disorder_once_each() -> None:
     assert len(messages) == 2 and "out of order" in messages[1]
 
 
+def test_title_mismatch_ignores_case_and_spaces_and_needs_the_newsletter_title() -> None:
+    assert lint(VALID_DRAFT, newsletter_title="Test Weekly") == []
+    assert lint(VALID_DRAFT, newsletter_title="  test WEEKLY ") == []
+    assert lint(VALID_DRAFT.replace("title: Test Weekly", 'title: " Test weekly"')) == []
+    [finding] = lint(VALID_DRAFT, newsletter_title="The Lantern Weekly")
+    assert (finding.rule, finding.severity, finding.line) == ("title-mismatch", "warning", 2)
+    assert "'Test Weekly'" in finding.message and "'The Lantern Weekly'" in finding.message
+    assert "[newsletter] title" in finding.message
+    # A LintConfig made without the newsletter's title (no workspace) has nothing to compare with,
+    # nor has a digest.toml that never names the newsletter (its title is the example one).
+    assert lint(VALID_DRAFT.replace("title: Test Weekly", "title: Another Weekly")) == []
+    assert lint(VALID_DRAFT, newsletter_title=NewsletterConfig.title) == []
+    # A missing title is front-matter's finding alone.
+    text = VALID_DRAFT.replace("title: Test Weekly\n", "")
+    assert not of("title-mismatch", lint(text, newsletter_title="Test Weekly"))
+    assert not lint(VALID_DRAFT, newsletter_title="Other", rules={"title-mismatch": "off"})
+
+
+def test_the_sample_workspace_agrees_with_itself() -> None:
+    from conftest import ROOT
+
+    from digestcli.config import find_workspace
+    from digestcli.draft import load_draft
+
+    config = find_workspace(ROOT).config.lint
+    assert config.newsletter_title == "The Lantern Weekly"
+    for draft in sorted((ROOT / "drafts").glob("*.md")):
+        assert not of("title-mismatch", lint_issue(load_draft(draft), config)), draft.name
+
+
 def test_square_brackets_that_are_not_links_are_not_findings() -> None:
     text = VALID_DRAFT.replace("Another paragraph", "He said “[its] cost was $4.2M [sic]” and [more]")
     assert lint(text) == []
@@ -130,9 +165,7 @@ def test_unknown_front_matter_key_is_a_warning_with_a_suggestion() -> None:
 
 
 def test_a_headline_of_85_characters_passes_by_default() -> None:
-    headline = ("Council votes to fund the Eastside Library expansion after two years of public hearings")[
-        :85
-    ]
+    headline = ("Council votes to fund the Eastside Library expansion after two years of many hearings")[:85]
     assert len(headline) == 85
     assert lint(VALID_DRAFT.replace("The second story", headline)) == []
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import os
 import quopri
+import re
 import stat
 from email import message_from_bytes, policy
 from email.header import decode_header, make_header
@@ -22,6 +24,7 @@ from digestcli.message import (
     make_token,
     quoted_printable,
     read_secret,
+    unsubscribe_address,
     verify_token,
 )
 from digestcli.message.mime import MAX_HEADER_VALUE, list_unsubscribe
@@ -207,14 +210,97 @@ def test_derived_list_id_and_bare_sender():
     assert parsed["List-Unsubscribe"].startswith("<https://example.org/u/")
 
 
+# Made by the first form of make_token (before tokens were encrypted) with SECRET; such links are in
+# mail already sent, and readers use them for months.
+OLD_TOKEN = "YW5uQGV4YW1wbGUuY29t.0fi76WsfokmDLiEFPuHhAQ"  # ann@example.com
+BASE64URL = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+
+
 def test_tokens_verify_only_with_their_secret():
     token = make_token("Ann@Example.com", SECRET)
     assert verify_token(token, SECRET) == "ann@example.com"
     assert verify_token(token, b"another secret") is None
-    forged = make_token("bo@example.com", SECRET).split(".")[0] + "." + token.split(".")[1]
-    assert verify_token(forged, SECRET) is None
-    for garbage in ("", "abc", "!!!.???", "Zm9v.YmFy"):
-        assert verify_token(garbage, SECRET) is None
+    assert make_token("ann@example.com", b"another secret") != token  # each workspace its own
+    assert make_token("ann@example.com", SECRET) == token  # the same link in every issue
+    assert verify_token(f"  {token}\n", SECRET) == "ann@example.com"
+    for garbage in (
+        "",
+        "abc",
+        "v2.",
+        "v2.abc",
+        "v2.!!!",
+        "!!!.???",
+        "Zm9v.YmFy",
+        token + "=",
+        "v3" + token[2:],
+    ):
+        assert verify_token(garbage, SECRET) is None, garbage
+
+
+def _decodings(text: str) -> list[bytes]:
+    """``text`` base64url-decoded from each of its first four characters: every alignment."""
+    found = []
+    for start in range(4):
+        part = text[start:]
+        part = part[: len(part) - len(part) % 4]
+        found.append(base64.urlsafe_b64decode(part))
+    return found
+
+
+@pytest.mark.parametrize("address", ["ann@example.com", "Ann.Lee+news@Mail.Example.org", "olga@x.io"])
+def test_a_token_shows_no_address_not_even_decoded(address: str):
+    token = make_token(address, SECRET)
+    assert token.startswith("v2.") and re.fullmatch(r"[A-Za-z0-9._-]+", token)  # URL-safe as it is
+    # Neither the address nor any of its words (but the short top-level domain), in any case.
+    words = {address.lower(), *(w for w in re.split(r"[@.+]", address.lower()) if len(w) > 3)}
+    seen = [token.lower().encode(), *(raw.lower() for raw in _decodings(token[len("v2.") :]))]
+    for shown in seen:
+        assert not [word for word in words if word.encode() in shown], shown
+    assert verify_token(token, SECRET) == address.lower()
+
+
+def test_tokens_stay_short():
+    assert len(make_token("ann@example.com", SECRET)) == 45
+    assert len(make_token("firstname.lastname.department@mail.example.org", SECRET)) < 100
+
+
+def test_old_tokens_still_verify_and_old_forgeries_still_fail():
+    assert verify_token(OLD_TOKEN, SECRET) == "ann@example.com"
+    # What the new form fixes: the old one shows the address to anyone who decodes it.
+    assert b"ann@example.com" in _decodings(OLD_TOKEN.split(".")[0])[0]
+    assert verify_token(OLD_TOKEN, b"another secret") is None
+    # Bo's address with Ann's signature: the first form's forgery, refused as before.
+    bo = base64.urlsafe_b64encode(b"bo@example.com").rstrip(b"=").decode()
+    assert verify_token(f"{bo}.{OLD_TOKEN.split('.')[1]}", SECRET) is None
+    # And an old token moved into the new form opens to nothing.
+    assert verify_token("v2." + OLD_TOKEN.replace(".", ""), SECRET) is None
+
+
+@pytest.mark.parametrize("token", [make_token("ann@example.com", SECRET), OLD_TOKEN], ids=["v2", "v1"])
+def test_a_token_altered_by_one_character_fails(token: str):
+    for at, was in enumerate(token):
+        for char in BASE64URL + ".":
+            if char != was:
+                altered = token[:at] + char + token[at + 1 :]
+                assert verify_token(altered, SECRET) is None, altered
+    assert verify_token(token[:-1], SECRET) is None
+    assert verify_token(token + "A", SECRET) is None
+
+
+def test_unsubscribe_takes_new_and_old_links_and_the_mailto(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("DIGEST_SECRET", SECRET.decode())
+    url = "https://example.com/unsubscribe?token={token}"
+    new = make_token("ann@example.com", SECRET)
+    for pasted in (
+        url.replace("{token}", new),
+        f"<{url.replace('{token}', new)}&utm_source=mail>",
+        f"mailto:unsubscribe@example.com?subject=unsubscribe%20{new}",
+        new,
+        url.replace("{token}", OLD_TOKEN),
+        OLD_TOKEN,
+    ):
+        assert unsubscribe_address(pasted, url, tmp_path) == "ann@example.com", pasted
+    assert unsubscribe_address(url.replace("{token}", new[:-2]), url, tmp_path) is None
 
 
 def test_secret_from_env_or_made_once_with_mode_600(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):

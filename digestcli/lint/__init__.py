@@ -82,7 +82,9 @@ class Rule:
     ``summary`` one line on what it finds (the README's rule table is made from it); ``fixable``
     whether ``digest lint --fix`` repairs what it finds. ``workspace`` rules need the other drafts
     and the ledger and run only when lint has them; ``rendered`` rules check the rendered email
-    and run only when there is one (``digest lint --rendered``, ``render``, ``send``).
+    and run only when there is one (``digest lint --rendered``, ``render``, ``send``); ``network``
+    rules judge what each link's server answered and run only in the link check
+    (``digestcli.linkcheck``: ``digest lint --links``, ``send``), never in ``run_rules``.
     """
 
     name: str
@@ -92,6 +94,7 @@ class Rule:
     fixable: bool = False
     workspace: bool = False
     rendered: bool = False
+    network: bool = False
 
     def as_dict(self) -> dict[str, object]:
         """The rule as ``digest lint --rules --format json`` prints it."""
@@ -107,7 +110,7 @@ class Rule:
 
 _REGISTRY: dict[str, Rule] = {}  # filled by the rule modules' @rule; read it through all_rules()
 # The rule modules, in the order the docs list their rules (each module's rules as written).
-_MODULES = ("structure", "text", "links", "identity", "rendered")
+_MODULES = ("structure", "text", "spelling", "links", "reach", "identity", "rendered")
 
 
 def rule(
@@ -118,6 +121,7 @@ def rule(
     fixable: bool = False,
     workspace: bool = False,
     rendered: bool = False,
+    network: bool = False,
 ) -> Callable[[RuleCheck], RuleCheck]:
     """Register the decorated function as the check of the rule ``name``."""
     if "\n" in summary:
@@ -127,7 +131,7 @@ def rule(
         known = _REGISTRY.get(name)
         if known and _origin(known.check) != _origin(check):
             raise ValueError(f"lint rule '{name}' is registered twice")
-        _REGISTRY[name] = Rule(name, severity, summary, check, fixable, workspace, rendered)
+        _REGISTRY[name] = Rule(name, severity, summary, check, fixable, workspace, rendered, network)
         return check
 
     return register
@@ -193,7 +197,9 @@ def run_rules(
     Workspace rules run only when ``identities`` is given."""
     findings: list[Finding] = []
     for spec in all_rules().values():
-        if spec.rendered != rendered or effective_severity(spec.name, spec.severity, config) is None:
+        if spec.network or spec.rendered != rendered:
+            continue  # a network rule needs the links' answers: digestcli.linkcheck runs it
+        if effective_severity(spec.name, spec.severity, config) is None:
             continue
         extra: tuple[Any, ...] = ()
         if spec.workspace:

@@ -7,7 +7,7 @@ import difflib
 import re
 from collections.abc import Iterator
 
-from digestcli.config import LintConfig
+from digestcli.config import LintConfig, NewsletterConfig
 from digestcli.draft import DEFAULT_WRAPUP, ISSUE_ID, Issue, Item, issue_id_of
 from digestcli.lint import Report, rule
 
@@ -66,6 +66,31 @@ def front_matter(issue: Issue, config: LintConfig) -> Iterator[Report]:
             close = difflib.get_close_matches(key, KNOWN, n=1)
             hint = f"; did you mean '{close[0]}'?" if close else f"; known keys: {', '.join(KNOWN)}"
             yield Report(front.line_of(key), 1, f"unknown key '{key}'{hint}", severity="warning")
+
+
+@rule(
+    "title-mismatch",
+    "warning",
+    "a `title` other than `[newsletter] title` (case and surrounding spaces aside): the email's heading"
+    " would say one name, and its footer, label and List-Id the other",
+)
+def title_mismatch(issue: Issue, config: LintConfig) -> Iterator[Report]:
+    # The newsletter's title reaches the rules through LintConfig (find_workspace fills it in).
+    # A LintConfig made without one, or a digest.toml that never names the newsletter (the title is
+    # still the example one), has no name of the editor's to compare with.
+    wanted = config.newsletter_title.strip()
+    given = issue.title.strip()
+    if issue.front.error or wanted in ("", NewsletterConfig.title) or not given:
+        return
+    if given.casefold() == wanted.casefold():
+        return
+    yield Report(
+        issue.front.line_of("title"),
+        1,
+        f"title '{given}' is not the newsletter's, '{wanted}' ([newsletter] title in digest.toml):"
+        " the heading would say one name, the footer, the email's label and its List-Id the other;"
+        " make them agree",
+    )
 
 
 def _first_heading_line(issue: Issue) -> int:
