@@ -391,9 +391,9 @@ def words_list() -> None:
 
     [b]Example[/b]: digest words list
     """
-    from digestcli.words import read_words
+    from digestcli.words import list_words
 
-    for word in sorted(read_words(workspace().root), key=str.casefold):
+    for word in list_words(workspace().root):
         say(word)
 
 
