@@ -1,15 +1,17 @@
-"""The workspace's house word list, ``words.txt``: the names and words the dictionary lacks.
+"""Word lists for the spelling rule: the workspace's house list, ``words.txt``, the names and
+words its dictionary lacks; and the words digest adds to the English dictionary for everyone.
 
-One word a line; ``#`` starts a comment (a whole line, or after a space at the end of one); blank
-lines are fine. Words match in any case: ``pinduoduo`` accepts ``Pinduoduo``. The spelling rule
-reads the file at every lint (``digestcli.lint.spelling``); ``add_words`` is what
-``digest lint --add-word`` and ``digest words add`` call. Light on purpose: nothing is imported
-here that the CLI's start-up would pay for.
+``words.txt`` has one word a line; ``#`` starts a comment (a whole line, or after a space at the
+end of one); blank lines are fine. Words match in any case: ``pinduoduo`` accepts ``Pinduoduo``.
+The spelling rule reads the file at every lint (``digestcli.lint.spelling``); ``add_words`` is
+what ``digest lint --add-word`` and ``digest words add`` call, ``list_words`` what
+``digest words list`` shows. Light on purpose: the CLI imports it.
 """
 
 from __future__ import annotations
 
 import os
+import stat
 import tempfile
 from collections.abc import Iterable
 from pathlib import Path
@@ -80,13 +82,20 @@ def _word_of(line: str) -> str:
     return text
 
 
-def read_words(root: Path) -> frozenset[str]:
-    """The house words of the workspace at ``root``, casefolded; empty when it has no words.txt.
-    Raises InputError for a words.txt that cannot be read (not UTF-8, a directory)."""
+def list_words(root: Path) -> list[str]:
+    """The house words of the workspace at ``root`` as the file writes them (``Pinduoduo``), in
+    its order; empty when it has no words.txt. Raises InputError as ``read_words`` does."""
     path = words_path(root)
     if not path.exists():
-        return frozenset()
-    return frozenset(w.casefold() for w in map(_word_of, read_text(path, "word list").splitlines()) if w)
+        return []
+    return [w for w in map(_word_of, read_text(path, "word list").splitlines()) if w]
+
+
+def read_words(root: Path) -> frozenset[str]:
+    """The house words of the workspace at ``root``, casefolded, as the spelling rule matches
+    them; empty when it has no words.txt. Raises InputError for a words.txt that cannot be read
+    (not UTF-8, a directory)."""
+    return frozenset(w.casefold() for w in list_words(root))
 
 
 def check_word(word: str) -> str:
@@ -148,6 +157,8 @@ def _write_atomically(path: Path, text: str) -> None:
         try:
             with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as out:
                 out.write(text)
+            # The file's own permissions (mkstemp makes it readable by its owner only).
+            os.chmod(tmp, stat.S_IMODE(path.stat().st_mode) if path.exists() else 0o644)
             os.replace(tmp, path)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)

@@ -13,7 +13,7 @@ from digestcli.draft import load_draft, parse_draft
 from digestcli.errors import UsageError
 from digestcli.lint import Finding, lint_issue
 from digestcli.lint.spelling import Dictionary, _Store, cache_dir, check_spelling, language_code
-from digestcli.words import add_words, read_words
+from digestcli.words import add_words, list_words, read_words
 
 INTRO = "Hello, and welcome to the seventh issue."
 FIRST = "## 1. The first story"
@@ -247,6 +247,7 @@ def test_words_txt_is_read_and_its_comments_ignored(tmp_path: Path) -> None:
     findings = spelling(lint(tmp_path, text, words=words))
     assert words_in(findings) == ["frobnik"]
     assert read_words(tmp_path) == {"zorblat", "qwxz"}
+    assert list_words(tmp_path) == ["zorblat", "QWXZ"]  # as written, for `digest words list`
 
 
 def test_words_txt_is_read_at_every_lint(tmp_path: Path) -> None:
@@ -259,6 +260,7 @@ def test_add_words_keeps_the_list_sorted_without_duplicates(tmp_path: Path) -> N
     assert add_words(tmp_path, ["Zorblat", "qwxz"]) == ["Zorblat", "qwxz"]
     path = tmp_path / "words.txt"
     assert path.read_text(encoding="utf-8") == "qwxz\nZorblat\n"
+    assert path.stat().st_mode & 0o777 == 0o644  # a file like any other, not a private temporary one
     path.write_text("# our words\n# one a line\nqwxz\nZorblat  # the tool\n", encoding="utf-8")
     assert add_words(tmp_path, ["frobnik", "zorblat", "QWXZ", "frobnik", "Bytedance"]) == [
         "frobnik",
@@ -317,6 +319,16 @@ def test_a_language_without_a_dictionary_is_one_finding(tmp_path: Path) -> None:
     [finding] = spelling(lint(tmp_path, VALID_DRAFT, toml='language = "xx"\n'))
     assert finding.line == 1 and "no dictionary for [newsletter] language 'xx'" in finding.message
     assert "en, " in finding.message and "spelling = false" in finding.message
+
+
+def test_spanish_is_refused_for_its_word_list_lacks_plurals(tmp_path: Path) -> None:
+    [finding] = spelling(lint(tmp_path, VALID_DRAFT, toml='language = "es"\n'))
+    assert finding.line == 1 and "no plurals" in finding.message and "spelling = false" in finding.message
+
+
+def test_russian_takes_e_for_yo() -> None:
+    issue = parse_draft(with_intro("Цены на жильё и жилье выросли."), "d.md")
+    assert list(check_spelling(issue, language="ru")) == []
 
 
 def test_check_spelling_takes_its_settings_as_arguments() -> None:

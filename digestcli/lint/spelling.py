@@ -3,7 +3,9 @@
 ``spelling`` checks every word a reader sees in the subject, the preheader, the intro, the
 headlines, the stories and the wrap-up against the dictionary of ``[newsletter] language``
 (pyspellchecker's word lists, which install with it: en, es, fr, de, pt, it, nl, ru, ar, fa, lv,
-eu) and the workspace's house list, ``words.txt`` (``digestcli.words``), read at every lint.
+eu; in English with digest's additions, ``digestcli.words.ENGLISH_ADDITIONS``: app, smartphone,
+lockdown and the like, which the list predates) and the workspace's house list, ``words.txt``
+(``digestcli.words``), read at every lint.
 
 A news digest is full of names, so what cannot be a misspelling is not checked: links, e-mail
 addresses, code, template slots, numbers and words with digits (GN06), ALL-CAPS acronyms, words
@@ -12,9 +14,10 @@ dictionary's, and names. A capitalized word that does not open a sentence is a n
 the draft uses as a name anywhere is one everywhere in it ("Alibaba" opening a sentence, after
 "Alibaba" in the middle of one). A title-case headline capitalizes every word, so there a word
 is a name only when the draft uses it as one elsewhere or ``words.txt`` has it. A misspelled word
-that opens a sentence or a headline is still found. In English, US and British spellings both
-pass unless ``[lint] spelling`` is ``us`` or ``gb``. Each unknown word is reported once, where
-the draft first has it, with up to three suggestions.
+that opens a sentence or a headline is still found. Three unknown words in a row are a phrase in
+another language ("Go raibh maith agat"), not three typos. In English, US and British spellings
+both pass unless ``[lint] spelling`` is ``us`` or ``gb``. Each unknown word is reported once,
+where the draft first has it, with up to three suggestions.
 
 The dictionary is loaded only when the rule runs, from a copy that the first run makes in the
 user's cache folder (``$XDG_CACHE_HOME/digest``, else ``~/.cache/digest``), keyed by the
@@ -610,7 +613,12 @@ class Dictionary:
 def dictionary(language: str) -> Dictionary | None:
     """The dictionary for a language code (``en``), from the cache (made when missing or stale);
     None when pyspellchecker has no word list for the language."""
-    if language not in languages():
+    folder = _package_dir()
+    if (
+        folder is None
+        or not language.isalpha()
+        or not (folder / "resources" / f"{language}.json.gz").is_file()
+    ):
         return None
     return Dictionary(language)
 
@@ -809,14 +817,15 @@ def check_spelling(
     """The spelling findings for a draft, with the dictionary of ``language`` (``en``,
     ``en-GB``…), ``variant`` ("any", "us", "gb") and the house words (any case)."""
     code = language_code(language)
-    words = dictionary(code)
+    words = dictionary(code) if code not in _UNUSABLE else None
     if words is None:
-        known = ", ".join(languages()) or "none: pyspellchecker is not installed"
+        known = ", ".join(c for c in languages() if c not in _UNUSABLE) or "none: pyspellchecker is missing"
+        why = f": {_UNUSABLE[code]}" if code in _UNUSABLE else f" (there are: {known})"
         yield Report(
             1,
             1,
-            f"no dictionary for [newsletter] language '{language}' (there are: {known}):"
-            " switch the rule off with `spelling = false` in [lint.rules]",
+            f"no dictionary for [newsletter] language '{language}'{why}; switch the rule off with"
+            " `spelling = false` in [lint.rules]",
         )
         return
     houses = frozenset(w.casefold() for w in house)
@@ -830,8 +839,10 @@ def check_spelling(
         if lower in houses:
             return True
         if lower not in verdicts:
-            verdicts[lower] = words.known(lower, variant) or (
-                _CLITIC.search(lower) is not None and words.known(_CLITIC.sub("", lower), variant)
+            verdicts[lower] = (
+                words.known(lower, variant)
+                or (_CLITIC.search(lower) is not None and words.known(_CLITIC.sub("", lower), variant))
+                or ("ё" in lower and words.known(lower.replace("ё", "е"), variant))  # Russian: ещё, еще
             )
         return verdicts[lower]
 
@@ -912,6 +923,8 @@ def check_spelling(
 
 
 _FOREIGN_PHRASE = 3
+# pyspellchecker's word lists that would drown the editor in right words.
+_UNUSABLE = {"es": "pyspellchecker's Spanish list has no plurals and few verb forms (años, anunció)"}
 
 
 def _next_to(found: _Run, first: _Token, second: _Token | None) -> bool:
