@@ -97,6 +97,25 @@ def state_file_error(exc: sqlite3.Error, path: Path, what: str) -> DigestError:
 
 
 @contextlib.contextmanager
+def state_database(path: Path, what: str, schema: str, timeout: float) -> Iterator[sqlite3.Connection]:
+    """A connection to one of the small SQLite files in the state (WAL, ``schema`` applied), its
+    failures said as the editor can act on them (``state_file_error``); closed on leaving."""
+    import sqlite3  # here: `digest lint` opens no state file unless it needs one
+
+    make_state_dir(path.parent)
+    try:
+        db = sqlite3.connect(path, timeout=timeout)
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.executescript(schema)
+            yield db
+        finally:
+            db.close()
+    except sqlite3.Error as exc:
+        raise state_file_error(exc, path, what) from None
+
+
+@contextlib.contextmanager
 def send_lock(state_dir: Path) -> Iterator[None]:
     """One send (or ledger recovery) per workspace at a time: a second would take the first's
     in-flight rows for dead."""

@@ -19,12 +19,12 @@ import contextlib
 import json
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from digestcli.state import make_state_dir, state_file_error
+from digestcli.state import state_database
 
 LINK_CACHE_DB = "links.sqlite3"
 TRANSIENT_HOURS = 1.0  # the longest a transient failure is believed
@@ -44,6 +44,11 @@ class CachedAnswer:
     data: dict[str, Any]
 
 
+_TABLES = """CREATE TABLE IF NOT EXISTS answer (url TEXT NOT NULL, kind TEXT NOT NULL,
+    checked REAL NOT NULL, transient INTEGER NOT NULL, schema INTEGER NOT NULL,
+    data TEXT NOT NULL, PRIMARY KEY (url, kind));"""
+
+
 class LinkCache:
     """The answers of earlier link checks, in the workspace state (SQLite)."""
 
@@ -52,23 +57,8 @@ class LinkCache:
     def __init__(self, state_dir: str | Path):
         self.path = Path(state_dir) / LINK_CACHE_DB
 
-    @contextlib.contextmanager
-    def _database(self) -> Iterator[sqlite3.Connection]:
-        make_state_dir(self.path.parent)
-        try:
-            db = sqlite3.connect(self.path, timeout=self.busy_timeout)
-            try:
-                db.execute("PRAGMA journal_mode=WAL")
-                db.execute(
-                    "CREATE TABLE IF NOT EXISTS answer (url TEXT NOT NULL, kind TEXT NOT NULL,"
-                    " checked REAL NOT NULL, transient INTEGER NOT NULL, schema INTEGER NOT NULL,"
-                    " data TEXT NOT NULL, PRIMARY KEY (url, kind))"
-                )
-                yield db
-            finally:
-                db.close()
-        except sqlite3.Error as exc:
-            raise state_file_error(exc, self.path, "link cache") from None
+    def _database(self) -> contextlib.AbstractContextManager[sqlite3.Connection]:
+        return state_database(self.path, "link cache", _TABLES, self.busy_timeout)
 
     def lookup(
         self,

@@ -12,15 +12,16 @@ import contextlib
 import re
 import sqlite3
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from digestcli.errors import UsageError
-from digestcli.state import make_state_dir, state_file_error
+from digestcli.state import state_database
 
 SUPPRESSION_REASONS = ("unsubscribed", "bounced", "complained")
 SUPPRESSIONS_DB = "suppressions.sqlite3"
+_SCHEMA = """CREATE TABLE IF NOT EXISTS suppression (address TEXT PRIMARY KEY,
+    reason TEXT NOT NULL, added REAL NOT NULL, note TEXT NOT NULL);"""
 _ADDRESS = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 
 
@@ -40,22 +41,8 @@ class SuppressionList:
     def __init__(self, state_dir: str | Path):
         self.path = Path(state_dir) / SUPPRESSIONS_DB
 
-    @contextlib.contextmanager
-    def _database(self) -> Iterator[sqlite3.Connection]:
-        make_state_dir(self.path.parent)
-        try:
-            db = sqlite3.connect(self.path, timeout=self.busy_timeout)
-            try:
-                db.execute("PRAGMA journal_mode=WAL")
-                db.execute(
-                    "CREATE TABLE IF NOT EXISTS suppression (address TEXT PRIMARY KEY,"
-                    " reason TEXT NOT NULL, added REAL NOT NULL, note TEXT NOT NULL)"
-                )
-                yield db
-            finally:
-                db.close()
-        except sqlite3.Error as exc:
-            raise state_file_error(exc, self.path, "suppression list") from None
+    def _database(self) -> contextlib.AbstractContextManager[sqlite3.Connection]:
+        return state_database(self.path, "suppression list", _SCHEMA, self.busy_timeout)
 
     def add(self, address: str, reason: str = "unsubscribed", note: str = "") -> Suppression:
         """Suppress an address (validated and normalized first); adding it again keeps the first entry."""
