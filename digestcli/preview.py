@@ -14,26 +14,24 @@ from __future__ import annotations
 
 import html
 import re
-import socket
-import sys
 import threading
 import traceback
 from dataclasses import dataclass
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
 from digestcli.config import Workspace, load_config
 from digestcli.draft import load_draft
-from digestcli.errors import DigestError, UsageError
+from digestcli.errors import DigestError
+from digestcli.httpserver import LocalServer
 from digestcli.render import Rendering, environment, render, template_search_path
 
 POLL_MS = 1000
 ALLOWED_HOSTS = ("127.0.0.1", "localhost", "[::1]")
 _HOST_HEADER = re.compile(r"(\[[^\]]*\]|[^:\[\]]*)(?::[0-9]{1,5})?")
 # What a client going away mid-request looks like from the server's side.
-_CLIENT_GONE = (ConnectionResetError, ConnectionAbortedError, BrokenPipeError)
 
 
 @dataclass(frozen=True)
@@ -60,33 +58,18 @@ class PreviewServer:
         self._lock = threading.Lock()
         self._stamp: tuple[Any, ...] | None = None
         self._snapshot = Snapshot(0, None, None)
-        try:
-            self._server = _QuietServer((host, port), _handler_for(self))
-        except OSError as exc:
-            raise UsageError(
-                f"cannot listen on {host}:{port}: {exc.strerror or exc}",
-                hint="choose another --port, or 0 for any free one",
-            ) from None
-        self._server.daemon_threads = True
-        self._serving = threading.Event()
+        self._http = LocalServer(host, port, _handler_for(self))
 
     @property
     def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}/"
+        return self._http.url
 
     def serve_forever(self) -> None:
-        self._serving.set()
-        try:
-            self._server.serve_forever(poll_interval=0.2)
-        finally:
-            self._serving.clear()
+        self._http.serve_forever()
 
     def shutdown(self) -> None:
         """Stop serving (call it from another thread than ``serve_forever``'s) and close the socket."""
-        if self._serving.is_set():  # socketserver's shutdown() would wait forever on a server never started
-            self._server.shutdown()
-        self._server.server_close()
+        self._http.shutdown()
 
     def __enter__(self) -> PreviewServer:
         return self
@@ -133,13 +116,6 @@ class PreviewServer:
             return Snapshot(version, None, str(exc))
         except Exception:  # the preview shows any failure as a page; it must not die with the draft
             return Snapshot(version, None, traceback.format_exc())
-
-
-class _QuietServer(ThreadingHTTPServer):
-    def handle_error(self, request: socket.socket | tuple[bytes, socket.socket], client_address: Any) -> None:
-        if isinstance(sys.exc_info()[1], _CLIENT_GONE):
-            return  # the browser reloaded or closed the tab: nothing went wrong here
-        super().handle_error(request, client_address)
 
 
 def host_allowed(host: str | None) -> bool:

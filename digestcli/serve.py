@@ -8,17 +8,15 @@ script. The one-click unsubscribe endpoint joins it with the bounces work (#11).
 from __future__ import annotations
 
 import sys
-import threading
 from functools import partial
 from http import HTTPStatus
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from http.server import SimpleHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
 from digestcli.config import Workspace
 from digestcli.errors import UsageError
-
-_CLIENT_GONE = (ConnectionResetError, ConnectionAbortedError, BrokenPipeError)
+from digestcli.httpserver import LocalServer
 
 
 class _SiteHandler(SimpleHTTPRequestHandler):
@@ -51,15 +49,6 @@ class _SiteHandler(SimpleHTTPRequestHandler):
         sys.stderr.write(f"{self.address_string()} {format % args}\n")
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        if isinstance(sys.exc_info()[1], _CLIENT_GONE):
-            return  # a browser that went away mid-answer is not an error of ours
-        super().handle_error(request, client_address)
-
-
 class SiteServer:
     """Serve ``site`` on ``host:port`` (``port=0`` picks a free one; see ``url``). Use
     ``serve_forever()`` (blocking) and ``shutdown()`` from another thread."""
@@ -68,14 +57,7 @@ class SiteServer:
         if not site.is_dir():
             raise UsageError(f"no site to serve: {site} is not a folder", hint="run `digest publish` first")
         self.site = site
-        try:
-            self._server = _Server((host, port), partial(_SiteHandler, directory=str(site)))
-        except OSError as exc:
-            raise UsageError(
-                f"cannot listen on {host}:{port}: {exc.strerror or exc}",
-                hint="choose another --port, or 0 for any free one",
-            ) from None
-        self._serving = threading.Event()
+        self._http = LocalServer(host, port, partial(_SiteHandler, directory=str(site)))
 
     @classmethod
     def for_workspace(cls, workspace: Workspace, **options: Any) -> SiteServer:
@@ -83,17 +65,10 @@ class SiteServer:
 
     @property
     def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}/"
+        return self._http.url
 
     def serve_forever(self) -> None:
-        self._serving.set()
-        try:
-            self._server.serve_forever(poll_interval=0.2)
-        finally:
-            self._serving.clear()
+        self._http.serve_forever()
 
     def shutdown(self) -> None:
-        if self._serving.is_set():
-            self._server.shutdown()
-        self._server.server_close()
+        self._http.shutdown()
