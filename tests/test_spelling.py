@@ -231,6 +231,16 @@ def test_spelling_gb_takes_british_spellings_only(tmp_path: Path) -> None:
     assert findings[0].message.endswith("did you mean 'organisers'?")
 
 
+def test_units_in_metres_and_litres_pass_in_either_spelling(tmp_path: Path) -> None:
+    text = "The tower is 300 metres tall; the meter read 12 kilometres and 4 litres, or 300 meters."
+    assert spelling(lint(tmp_path, with_intro(text))) == []
+    assert words_in(spelling(lint(tmp_path, with_intro(text), spelling="us"))) == [
+        "metres",
+        "kilometres",
+        "litres",
+    ]
+
+
 def test_suggestions_follow_the_spelling_setting(tmp_path: Path) -> None:
     [gb] = spelling(lint(tmp_path, with_intro("A colourfull day."), spelling="gb"))
     assert "'colourful'" in gb.message and "'colorful'" not in gb.message

@@ -748,7 +748,8 @@ _LISTED_BRITISH = (  # British, where the American spelling is British too
     "program programme,programs programmes,check cheque,checks cheques,curb kerb,curbs kerbs,tire tyre,"
     "tires tyres,license licence,licenses licences,practice practise,practiced practised,"
     "practicing practising,practices practises,math maths,aging ageing,judgment judgement,"
-    "judgments judgements,acknowledgment acknowledgement,annex annexe,tidbit titbit,tidbits titbits"
+    "judgments judgements,acknowledgment acknowledgement,annex annexe,tidbit titbit,tidbits titbits,"
+    "meter metre,meters metres"  # a gas meter is a meter in Britain too; ten metres is not
 )
 
 
