@@ -241,6 +241,12 @@ def test_units_in_metres_and_litres_pass_in_either_spelling(tmp_path: Path) -> N
     ]
 
 
+def test_a_hyphenated_prefix_is_not_a_word_of_its_own(tmp_path: Path) -> None:
+    text = "Pre-orders opened as the co-founder and a semi-retired ex-banker re-entered the race."
+    assert spelling(lint(tmp_path, with_intro(text))) == []
+    assert words_in(spelling(lint(tmp_path, with_intro("The pre-ordres opened.")))) == ["ordres"]
+
+
 def test_suggestions_follow_the_spelling_setting(tmp_path: Path) -> None:
     [gb] = spelling(lint(tmp_path, with_intro("A colourfull day."), spelling="gb"))
     assert "'colourful'" in gb.message and "'colorful'" not in gb.message

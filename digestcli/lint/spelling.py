@@ -311,10 +311,50 @@ def _split(text: str) -> tuple[tuple[str, int], ...]:
         return ()
     parts: list[tuple[str, int]] = []
     offset = 0
-    for part in text.split("-"):
+    pieces = text.split("-")
+    for n, part in enumerate(pieces):
+        if n < len(pieces) - 1 and part.casefold() in _PREFIXES:
+            offset += len(part) + 1  # pre-orders, co-founder: the prefix is no word of its own
+            continue
         parts.append((part[:-2] if part.endswith("'s") and len(part) > 3 else part.rstrip("'"), offset))
         offset += len(part) + 1
     return tuple(parts)
+
+
+# Prefixes that English joins to a word with a hyphen and that are not words themselves.
+_PREFIXES = frozenset(
+    [
+        "pre",
+        "re",
+        "co",
+        "non",
+        "semi",
+        "multi",
+        "sub",
+        "mid",
+        "inter",
+        "intra",
+        "bi",
+        "tri",
+        "mis",
+        "neo",
+        "quasi",
+        "micro",
+        "macro",
+        "mega",
+        "ultra",
+        "e",
+        "ex",
+        "anti",
+        "post",
+        "pro",
+        "de",
+        "un",
+        "cyber",
+        "geo",
+        "socio",
+    ]
+)
 
 
 def _parts(token: _Token) -> tuple[tuple[str, int], ...]:
