@@ -277,3 +277,161 @@ def test_every_unreadable_row_is_kept_in_skipped():
     assert [row.line for row in result.skipped] == list(range(2, 122, 2))
     reasons = [row.reason.split(" ", 2)[1] for row in result.skipped]
     assert reasons == ["quote", "field"] * 30
+
+
+# -- the quick check, the list read as a stream, and the address memory ---------------------------
+
+LOCAL_PARTS = [
+    "a", "ann", "Ann", "ANN", "ann.lee", "Ann.Lee", "ann..lee", ".ann", "ann.", "ann+news", "ann-lee",
+    "ann--lee", "o'neil", "ann_lee", "a/b", "a=b", "a?b", "a^b", "a`b", "{ann}", "a|b", "a~b", "a!b",
+    "a#b", "a$b", "a%b", "a&b", "a*b", '"ann lee"', '"ann"', "ann lee", "änn", "ann@lee", "info",
+    "Info", "INFO", "postmaster", "PostMaster", "www", "Www", "x" * 64, "x" * 65, "", "a,b", "a;b",
+    "a:b", "a(b)", "a<b", "a>b", "a[b]", "a\\b", "1", "0.0", "news", "NEWS", "ftp.x",
+]  # fmt: skip
+DOMAINS = [
+    "example.com", "EXAMPLE.COM", "Example.Com", "ex-ample.com", "ex--ample.com", "ab--cd.com",
+    "xn--bcher-kva.example", "XN--BCHER-KVA.example", "-example.com", "example-.com", "example..com",
+    ".example.com", "example.com.", "example", "localhost", "a.localhost", "a.local", "a.LOCAL",
+    "a.test", "a.TEST", "a.invalid", "a.onion", "a.arpa", "in-addr.arpa", "a.example", "a.b.c.d.com",
+    "123.com", "1.2.3.4", "a.123", "a.c0m", "a.c-m", "a.co-m", "[1.2.3.4]", "[IPv6:::1]", "bücher.example",
+    "ex_ample.com", "a." + "b" * 63 + ".com", "a." + "b" * 64 + ".com", "c" * 60 + ".com",
+    ("d" * 50 + ".") * 4 + "com", "example.co.uk", "a-b.c-d.com", "sub.EXAMPLE.org", "exa mple.com",
+    "exam\u200bple.com", "ｅxample.com", "example。com", "e.x", "e.xy", "0x.com", "test.com", "testx",
+]  # fmt: skip
+
+
+def tricky_addresses() -> list[str]:
+    found = [f"{local}@{domain}" for local in LOCAL_PARTS for domain in DOMAINS]
+    found += ["a" * 64 + "@" + ("b" * 62 + ".") * 3 + "co", "a" * 64 + "@" + ("b" * 62 + ".") * 3 + "com"]
+    found += ["noatsign", "@example.com", "ann@", "ann@@example.com", "<ann@example.com>", "Ann <ann@x.com>"]
+    return found
+
+
+def test_the_quick_check_gives_exactly_what_email_validator_gives():
+    from email_validator import EmailNotValidError, validate_email
+
+    from digestcli.subscribers import _PLAIN_LOWERCASE, _RESERVED_TLDS, normalize_address, plain_address
+
+    settled = 0
+    for address in tricky_addresses():
+        try:
+            result = validate_email(address, check_deliverability=False, allow_smtputf8=False)
+            expected: str | None = result.ascii_email or result.normalized
+        except EmailNotValidError:
+            expected = None
+        quick = plain_address(address)
+        if quick is not None:
+            settled += 1
+            assert quick == expected, address  # never accepts what the validator refuses or changes
+        if _PLAIN_LOWERCASE.fullmatch(address) and not address.endswith(_RESERVED_TLDS):
+            assert expected == address, address  # the per-run fast path: taken as it stands
+        # Both ways to the answer agree: the quick check, or the validator behind it.
+        if expected is None:
+            with pytest.raises(ValueError):
+                normalize_address(address)
+        else:
+            assert normalize_address(address) == expected, address
+    assert settled > 500  # the common shapes are settled without the validator
+
+
+def test_plain_addresses_are_settled_by_the_quick_check_alone():
+    from digestcli.subscribers import plain_address
+
+    assert plain_address("ann@example.com") == "ann@example.com"
+    assert plain_address("Ann.Lee+news@Example.COM") == "Ann.Lee+news@example.com"
+    assert plain_address("o'neil@mail.example.co.uk") == "o'neil@mail.example.co.uk"
+    for unusual in ("ann@bücher.example", "INFO@example.com", "ann@xn--bcher-kva.example", "ann@a.test"):
+        assert plain_address(unusual) is None  # left to email-validator
+
+
+def test_a_long_list_keeps_every_line_across_runs_blank_lines_and_a_note_over_lines():
+    rows = [f"r{n}@example.com,Reader {n}" for n in range(5000)]
+    rows[2999] = 'r2999@example.com,"Reader\n2999"'  # a note over two lines, mid-run
+    rows[1500] = ""  # a blank line
+    rows[4000] = "R10@EXAMPLE.COM,Again"  # a duplicate, in capitals
+    result = parse_subscribers("email,name\n" + "\n".join(rows) + "\n")
+    by_email = {r.email: r for r in result.readers}
+    assert len(result.readers) == 4998 and result.count == 4998
+    assert by_email["r1499@example.com"].line == 1501
+    assert by_email["r1501@example.com"].line == 1503
+    assert by_email["r2999@example.com"].name == "Reader 2999" and by_email["r2999@example.com"].line == 3001
+    assert by_email["r3000@example.com"].line == 3003  # the note took two lines
+    (duplicate,) = result.skipped
+    assert (duplicate.line, duplicate.raw, duplicate.reason) == (
+        4003,
+        "R10@EXAMPLE.COM,Again",
+        "duplicate of line 12",
+    )
+
+
+def test_a_duplicate_is_quoted_as_it_stands_even_over_several_lines():
+    text = 'email,notes\nann@example.com,one\nANN@example.com,"two\nlines"\nbo@example.com,three\n'
+    result = parse_subscribers(text)
+    assert [r.email for r in result.readers] == ["ann@example.com", "bo@example.com"]
+    (row,) = result.skipped
+    assert (row.line, row.raw, row.reason) == (3, 'ANN@example.com,"two\nlines"', "duplicate of line 2")
+    assert (result.skipped_count, result.duplicates) == (1, 1)
+
+
+def test_readers_are_read_from_a_copy_so_an_edit_mid_send_changes_nothing(tmp_path: Path):
+    path = tmp_path / "subscribers.csv"
+    path.write_text("email,name\nann@example.com,Ann\nbo@example.com,Bo\n", encoding="utf-8")
+    result = load_subscribers(path)
+    path.write_text("email,name\nzed@example.com,Zed\n", encoding="utf-8")
+    assert [(r.email, r.name, r.line) for r in result.all] == [
+        ("ann@example.com", "Ann", 2),
+        ("bo@example.com", "Bo", 3),
+    ]
+    assert result.find("bo@example.com") is not None and result.find("zed@example.com") is None
+
+
+def test_the_scratch_copy_goes_with_the_list(tmp_path: Path):
+    result = parse_subscribers("email\nann@example.com\n")
+    folder = result.database_path.parent
+    assert folder.exists() and (folder / "list.csv").exists()
+    result.close()
+    assert not folder.exists()
+
+
+def test_email_validator_is_asked_once_per_unusual_address(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    import digestcli.subscribers as subscribers
+
+    asked: list[str] = []
+    validate = subscribers._validate
+
+    def counting(address: str) -> str:
+        asked.append(address)
+        return validate(address)
+
+    monkeypatch.setattr(subscribers, "_validate", counting)
+    path = tmp_path / "subscribers.csv"
+    rows = "".join(f"r{n}@example.com\n" for n in range(100))
+    path.write_text(f"email\n{rows}ann@bücher.example\nINFO@example.com\nbad@example\n", encoding="utf-8")
+    state = tmp_path / ".digest"
+
+    first = load_subscribers(path, state=state)
+    assert sorted(asked) == ["INFO@example.com", "ann@bücher.example", "bad@example"]
+    assert not state.exists()  # reading remembers nothing: a dry run leaves no trace
+    assert first.remember(state) == 3
+
+    asked.clear()
+    again = load_subscribers(path, state=state)
+    assert asked == []  # every answer came from the memory
+    assert [r.email for r in again.readers][-2:] == ["ann@xn--bcher-kva.example", "info@example.com"]
+    (bad,) = again.skipped
+    assert bad.line == 104 and "It should have a period" in bad.reason
+
+    path.write_text(f"email\n{rows}cy@bücher.example\n", encoding="utf-8")
+    load_subscribers(path, state=state)
+    assert asked == ["cy@bücher.example"]  # only what it has not seen
+
+
+def test_a_damaged_address_memory_is_no_memory(tmp_path: Path):
+    state = tmp_path / ".digest"
+    state.mkdir()
+    (state / "addresses.sqlite3").write_bytes(b"not a database" * 100)
+    result = parse_subscribers("email\nann@bücher.example\n")
+    path = tmp_path / "subscribers.csv"
+    path.write_text("email\nann@bücher.example\n", encoding="utf-8")
+    assert [r.email for r in load_subscribers(path, state=state).readers] == ["ann@xn--bcher-kva.example"]
+    assert [r.email for r in result.readers] == ["ann@xn--bcher-kva.example"]

@@ -1,46 +1,80 @@
 """Who gets an issue in a run, decided in one place: ``plan_send`` shows it before the editor is
-asked, and ``send_issue`` follows it under the send lock, so what is shown is what happens."""
+asked, and ``send_issue`` follows it under the send lock, so what is shown is what happens.
+
+The plan is made in the list's scratch SQLite file (``subscribers``), with the ledger and the
+suppression list attached read-only: a table of the readers who are not due (delivered already,
+suppressed, held back) and one of the ledger's waiting rows whose reader left the list. Everything
+else is due. Counting the groups, and reading them back in list order, is SQL: a plan for a
+million readers holds none of them in memory.
+"""
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from digestcli.config import Workspace
 from digestcli.render import RenderedIssue
-from digestcli.state import DEFERRED, DELIVERED, FAILED, LEDGER_DB, PENDING, SENDING, UNKNOWN
+from digestcli.state import (
+    DEFERRED,
+    DELIVERED,
+    FAILED,
+    LEDGER_DB,
+    PENDING,
+    SENDING,
+    UNKNOWN,
+    state_file_error,
+)
 from digestcli.state.history import Assessment, IssueFacts, assess, fingerprint
 from digestcli.state.ledger import Ledger
-from digestcli.state.suppressions import SuppressionList
-from digestcli.subscribers import Subscriber, SubscriberList
+from digestcli.state.suppressions import SUPPRESSIONS_DB
+from digestcli.subscribers import Readers, SubscriberList, load_subscribers
 
 NOT_LISTED = "no longer in the reader list"
+# Why a reader of the list is not due (the `held` column of a plan's table).
+_HAS_IT, _SUPPRESSED, _UNKNOWN, _FAILED = 1, 2, 3, 4
+
+
+@dataclass(frozen=True)
+class PlanTables:
+    """Where a plan is written down: the scratch file and its two views, in the shape
+    ``Ledger.plan_from`` reads (``wanted``: address; ``skipped``: address, why)."""
+
+    path: Path
+    wanted: str
+    skipped: str
 
 
 @dataclass(frozen=True)
 class SendPlan:
-    """Every reader of the list in exactly one group, in list order."""
+    """Every reader of the list in exactly one group, each group in list order."""
 
     issue_id: str
-    due: tuple[Subscriber, ...]  # mailed this run (after the limit)
-    later: tuple[Subscriber, ...]  # due, but beyond the limit: left pending for the next run
-    already_delivered: tuple[Subscriber, ...]
-    suppressed: tuple[Subscriber, ...]  # on the suppression list (and not delivered already)
-    held_unknown: tuple[Subscriber, ...]  # unknown from an earlier run; resend_unknown lifts this
-    held_failed: tuple[Subscriber, ...]  # refused for good earlier; retry_failed lifts this
+    due: Readers  # mailed this run (after the limit)
+    later: Readers  # due, but beyond the limit: left pending for the next run
+    already_delivered: Readers
+    suppressed: Readers  # on the suppression list (and not delivered already)
+    held_unknown: Readers  # unknown from an earlier run; resend_unknown lifts this
+    held_failed: Readers  # refused for good earlier; retry_failed lifts this
     # Ledger rows still waiting for the issue (pending, deferred) for readers no longer in the
     # list: the run marks them skipped rather than leave them pending for ever.
-    unlisted: tuple[str, ...] = ()
-    reasons: Mapping[str, str] = field(default_factory=dict)  # suppressed reader's key -> reason
+    unlisted: int = 0
+    tables: PlanTables | None = None
     assessment: Assessment = field(default_factory=Assessment)  # what the past says (plan_send only)
 
-    def skipped_rows(self) -> dict[str, str]:
-        """What the ledger marks skipped: address key -> why."""
-        rows = {reader.key: f"suppressed: {self.reasons.get(reader.key, '')}" for reader in self.suppressed}
-        rows.update(dict.fromkeys(self.unlisted, NOT_LISTED))
-        return rows
+
+def read_list(workspace: Workspace) -> SubscriberList:
+    """The workspace's reader list, read as its settings say ([delivery] subscribers, encoding,
+    columns), with what its address memory knows."""
+    delivery = workspace.config.delivery
+    return load_subscribers(
+        workspace.path(delivery.subscribers),
+        state=workspace.state,
+        encoding=delivery.encoding,
+        columns=delivery.columns,
+    )
 
 
 def facts_of(rendered: RenderedIssue, draft: str | Path = "") -> IssueFacts:
@@ -74,7 +108,7 @@ def plan_send(
 ) -> SendPlan:
     """What ``send_issue`` would do now with the same options, for the editor to see before saying
     yes, with what the past says about it (``assessment``). Reads the ledger, the journal and the
-    suppression list; creates and changes nothing.
+    suppression list; creates and changes nothing in the workspace.
 
     A row another send has in flight right now counts as unknown here, as it will for the next run
     if that send dies. Raises InputError or DeliveryError when the ledger cannot be read.
@@ -82,20 +116,19 @@ def plan_send(
     issue_id = rendered.issue_id
     parts = parts_of(rendered)
     facts = facts_of(rendered, draft)
+    rows_of = issue_id
     if (workspace.state / LEDGER_DB).exists():
         with Ledger(workspace.state, read_only=True) as ledger:
-            states = ledger.states(issue_id)
-            if not states and rendered.name:
-                states = ledger.legacy_states(rendered.name)  # a send adopts them (Ledger.adopt)
-            assessment = assess(workspace.state, ledger, facts, parts, states=states)
+            if rendered.name:
+                rows_of = ledger.rows_of(issue_id, rendered.name)  # a send adopts them (Ledger.adopt)
+            assessment = assess(workspace.state, ledger, facts, parts, states=ledger.state_view(rows_of))
     else:
-        states = {}
         assessment = assess(workspace.state, None, facts, parts)
     plan = plan_readers(
         issue_id,
         subscribers,
-        states,
-        SuppressionList(workspace.state).reasons(),
+        workspace.state,
+        rows_of=rows_of,
         resend_unknown=resend_unknown,
         retry_failed=retry_failed,
         limit=limit,
@@ -106,46 +139,117 @@ def plan_send(
 def plan_readers(
     issue_id: str,
     readers: SubscriberList,
-    states: Mapping[str, str],
-    suppressions: Mapping[str, str],
+    state_dir: Path,
     *,
+    rows_of: str | None = None,
     resend_unknown: bool = False,
     retry_failed: bool = False,
     limit: int | None = None,
 ) -> SendPlan:
-    """The plan from what the ledger says (address key -> state) and the suppression list."""
-    due: list[Subscriber] = []
-    delivered: list[Subscriber] = []
-    suppressed: list[Subscriber] = []
-    unknown: list[Subscriber] = []
-    failed: list[Subscriber] = []
-    for reader in readers.readers:
-        state = states.get(reader.key, PENDING)
-        if state == SENDING:  # in flight in a send running now, or in one that died
-            state = UNKNOWN
-        if state == DELIVERED:
-            delivered.append(reader)
-        elif reader.key in suppressions:
-            suppressed.append(reader)
-        elif state == UNKNOWN and not resend_unknown:
-            unknown.append(reader)
-        elif state == FAILED and not retry_failed:
-            failed.append(reader)
-        else:
-            due.append(reader)
-    cut = len(due) if limit is None else max(0, limit)
-    listed = {reader.key for reader in readers.readers}
-    unlisted = tuple(
-        address for address, state in states.items() if state in (PENDING, DEFERRED) and address not in listed
+    """The plan from what the ledger in ``state_dir`` says of the issue (its rows under
+    ``rows_of``, by default the issue's id) and the suppression list there.
+
+    A reader delivered already stays so; then one suppressed is suppressed; then one unknown or
+    refused from an earlier run is held back unless asked; everyone else is due, the first
+    ``limit`` of them now, in list order."""
+    db = readers.database
+    held, unlisted = readers.table_name("held"), readers.table_name("unlisted")
+    db.execute(
+        f"CREATE TABLE {held} (line INTEGER PRIMARY KEY, held INTEGER NOT NULL, why TEXT NOT NULL DEFAULT '')"
+    )
+    db.execute(f"CREATE TABLE {unlisted} (address TEXT PRIMARY KEY) WITHOUT ROWID")
+    ledger_path, suppressions_path = state_dir / LEDGER_DB, state_dir / SUPPRESSIONS_DB
+    if ledger_path.exists():
+        with _attached(db, ledger_path, "ledger"):
+            db.execute("BEGIN")
+            # Both led by the ledger's rows for the issue: on a first send there are none.
+            kind = (DELIVERED, _HAS_IT, FAILED, _FAILED, _UNKNOWN)
+            held_back = (DELIVERED, UNKNOWN, SENDING, resend_unknown, FAILED, retry_failed)
+            db.execute(
+                f"INSERT INTO {held} (line, held) SELECT r.line, CASE d.state WHEN ? THEN ? WHEN ? THEN ?"
+                " ELSE ? END FROM ledger.delivery d JOIN reader r ON r.key = d.address WHERE d.issue_id = ?"
+                " AND (d.state = ? OR d.state IN (?, ?) AND NOT ? OR d.state = ? AND NOT ?)",
+                (*kind, rows_of or issue_id, *held_back),
+            )
+            db.execute(
+                f"INSERT INTO {unlisted} (address) SELECT d.address FROM ledger.delivery d"
+                " WHERE d.issue_id = ? AND d.state IN (?, ?)"
+                " AND NOT EXISTS (SELECT 1 FROM reader r WHERE r.key = d.address)",
+                (rows_of or issue_id, PENDING, DEFERRED),
+            )
+            db.execute("COMMIT")
+    if suppressions_path.exists():
+        with _attached(db, suppressions_path, "suppression list"):
+            db.execute(
+                f"INSERT INTO {held} (line, held, why) SELECT r.line, ?, s.reason"
+                " FROM suppressions.suppression s JOIN reader r ON r.key = s.address WHERE true"
+                " ON CONFLICT (line) DO UPDATE SET held = excluded.held, why = excluded.why"
+                " WHERE held != ?",
+                (_SUPPRESSED, _HAS_IT),
+            )
+    counts = dict(db.execute(f"SELECT held, COUNT(*) FROM {held} GROUP BY held").fetchall())
+    due_total = readers.count - sum(counts.values())
+    cut = due_total if limit is None else min(due_total, max(0, limit))
+    is_due = f"NOT EXISTS (SELECT 1 FROM {held} h WHERE h.line = r.line)"
+    last_now = _line_of(db, is_due, cut) if cut < due_total else _end_of(readers)
+    group = f"JOIN {held} h ON h.line = r.line"
+    wanted, skipped = readers.table_name("wanted"), readers.table_name("skipped")
+    db.execute(f"CREATE VIEW {wanted} AS SELECT r.key AS address FROM reader r WHERE {is_due}")
+    db.execute(
+        f"CREATE VIEW {skipped} AS SELECT r.key AS address, 'suppressed: ' || h.why AS why"
+        f" FROM reader r {group} WHERE h.held = {_SUPPRESSED}"
+        f" UNION ALL SELECT address, {_quoted(NOT_LISTED)} FROM {unlisted}"
     )
     return SendPlan(
         issue_id,
-        due=tuple(due[:cut]),
-        later=tuple(due[cut:]),
-        already_delivered=tuple(delivered),
-        suppressed=tuple(suppressed),
-        held_unknown=tuple(unknown),
-        held_failed=tuple(failed),
-        unlisted=unlisted,
-        reasons={reader.key: suppressions[reader.key] for reader in suppressed},
+        due=Readers(readers, f"{is_due} AND r.line <= ?", (last_now,), cut),
+        later=Readers(readers, f"{is_due} AND r.line > ?", (last_now,), due_total - cut),
+        already_delivered=Readers(readers, "h.held = ?", (_HAS_IT,), counts.get(_HAS_IT, 0), join=group),
+        suppressed=Readers(readers, "h.held = ?", (_SUPPRESSED,), counts.get(_SUPPRESSED, 0), join=group),
+        held_unknown=Readers(readers, "h.held = ?", (_UNKNOWN,), counts.get(_UNKNOWN, 0), join=group),
+        held_failed=Readers(readers, "h.held = ?", (_FAILED,), counts.get(_FAILED, 0), join=group),
+        unlisted=db.execute(f"SELECT COUNT(*) FROM {unlisted}").fetchone()[0],
+        tables=PlanTables(readers.database_path, wanted, skipped),
     )
+
+
+def _end_of(readers: SubscriberList) -> int:
+    """A line past every reader's."""
+    last = readers.database.execute("SELECT MAX(line) FROM reader").fetchone()[0]
+    return int(last or 0)
+
+
+def _line_of(db: sqlite3.Connection, is_due: str, cut: int) -> int:
+    """The line of the ``cut``-th due reader (0 when ``cut`` is 0): the last one mailed now."""
+    if cut <= 0:
+        return 0
+    row = db.execute(
+        f"SELECT r.line FROM reader r WHERE {is_due} ORDER BY r.line LIMIT 1 OFFSET ?", (cut - 1,)
+    ).fetchone()
+    return int(row[0])
+
+
+def _quoted(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+class _attached:
+    """A state file attached read-only to the scratch file's connection, and its failures said as
+    the editor can act on them."""
+
+    def __init__(self, db: sqlite3.Connection, path: Path, what: str):
+        self.db, self.path, self.what = db, path, what
+        self.name = "ledger" if what == "ledger" else "suppressions"
+
+    def __enter__(self) -> None:
+        try:
+            self.db.execute("ATTACH DATABASE ? AS ?", (f"{self.path.resolve().as_uri()}?mode=ro", self.name))
+        except sqlite3.Error as exc:
+            raise state_file_error(exc, self.path, self.what) from None
+
+    def __exit__(self, kind: object, exc: BaseException | None, trace: object) -> None:
+        if self.db.in_transaction:
+            self.db.execute("ROLLBACK")
+        self.db.execute("DETACH DATABASE ?", (self.name,))
+        if isinstance(exc, sqlite3.Error):
+            raise state_file_error(exc, self.path, self.what) from None

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -143,17 +143,23 @@ def send_lock(state_dir: Path) -> Iterator[None]:
 SKIPPED_ROWS = "skipped-rows.txt"
 
 
-def write_skipped_rows(state_dir: Path, list_path: Path, rows: Sequence[SkippedRow]) -> Path:
+def write_skipped_rows(
+    state_dir: Path, list_path: Path, rows: Iterable[SkippedRow], count: int | None = None
+) -> Path:
     """Every row of the list that could not be read, with its line and reason, into a file in the
-    state (replaced at each send): the screen shows only the first few. Returns its path."""
+    state (replaced at each send): the screen shows only the first few. ``count``: how many rows
+    there are, when ``rows`` is a stream (written as it comes). Returns its path."""
     make_state_dir(state_dir)
     path = state_dir / SKIPPED_ROWS
-    lines = [f"# {len(rows):,} rows of {list_path} were skipped\n"]
-    for row in rows:
-        raw = row.raw if len(row.raw) <= 200 else f"{row.raw[:200]}… ({len(row.raw):,} characters)"
-        lines.append(f"{list_path}:{row.line}: {row.reason}\n    {raw}\n")
+    if count is None:
+        rows = list(rows)
+        count = len(rows)
     try:
-        path.write_text("".join(lines), encoding="utf-8")
+        with path.open("w", encoding="utf-8") as out:
+            out.write(f"# {count:,} rows of {list_path} were skipped\n")
+            for row in rows:
+                raw = row.raw if len(row.raw) <= 200 else f"{row.raw[:200]}… ({len(row.raw):,} characters)"
+                out.write(f"{list_path}:{row.line}: {row.reason}\n    {raw}\n")
     except OSError as exc:
         raise InputError(f"cannot write the skipped rows: {exc.strerror or exc}", where=str(path)) from None
     return path
