@@ -1,11 +1,29 @@
-"""Benchmark: digest's whole send path (CSV, personalizing, SMTP pool, ledger) mailing 10,000
-readers through 4 connections to a local sink, and postfix's smtp-source against the same sink.
+"""Benchmark: ``digest send`` as an editor runs it (a process of its own: start-up, lint, render, the
+list, the plan, personalizing, the ledger and the transport), through SMTP to a local sink and
+through the outbox, at 10k and 100k readers (1M with --million), beside postfix's
+``smtp-source -d`` on the same sink with the same sessions and message size.
 
-    python bench/send_bench.py [--readers 10000] [--connections 4]
+    python bench/send_bench.py                      # 10k and 100k, SMTP and outbox
+    python bench/send_bench.py --readers 10000 --transport smtp
+    python bench/send_bench.py --million            # adds 1M readers (SMTP only)
+    python bench/send_bench.py --readers 10000 --tree /tmp/old-tree . --repeat 2
+                                                    # two copies of digest in turns, twice
 
-The sink runs in its own process (``--sink``), so it does not compete with the sender for the GIL:
-an asyncio server that speaks just enough SMTP (EHLO with PIPELINING, MAIL, RCPT, DATA, RSET,
-QUIT), answers 250 and throws the data away. Figures are printed, never asserted.
+Figures for each run:
+
+- msg/s: messages over the time from the first message to the end of the process;
+- wall: from the process's start to its end;
+- CPU µs/msg: the process's CPU time (user + system) over the messages, whole and from the first
+  message on (the send alone: read from /proc when the first message is seen);
+- peak RSS: the process's ru_maxrss;
+- first msg: seconds from the process's start to the first message delivered (the journal's
+  first ``delivered`` line);
+- smtp-source -d: postfix's own client on the same sink, sessions and message size, measured in
+  the same run, and digest's msg/s as a share of it.
+
+The sink is postfix's ``smtp-sink`` when it is installed (it is C: the sender is the one measured),
+else a small asyncio sink in a process of its own. On a busy machine trust the CPU figures over
+the rates. Figures are printed, never asserted.
 """
 
 from __future__ import annotations
@@ -13,7 +31,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import resource
+import re
 import shutil
 import signal
 import socket
@@ -21,18 +39,45 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import replace
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 DRAFT = ROOT / "drafts" / "2026-11-20-weekly.md"
 SMTP_SOURCE = shutil.which("smtp-source") or "/usr/sbin/smtp-source"
+SMTP_SINK = shutil.which("smtp-sink") or "/usr/sbin/smtp-sink"
+CLOCK_TICK = os.sysconf("SC_CLK_TCK")
+SETTINGS = """\
+[newsletter]
+title = "The Lantern Weekly"
+from = "The Lantern Weekly <lantern@lanternweekly.net>"
+unsubscribe_url = "https://lanternweekly.net/unsubscribe?token={{token}}"
+postal_address = "4 Quay Street, Riverton 20410"
+
+[lint]
+check_links = false
+
+[web]
+publish_on_send = false
+
+[delivery]
+transport = "{transport}"
+connections = {connections}
+rate = 0
+
+[smtp]
+host = "127.0.0.1"
+port = {port}
+security = "none"
+"""
 
 
-# -- the sink (its own process) ----------------------------------------------------------------------
+# -- the sinks ---------------------------------------------------------------------------------------
 
 
 class SinkProtocol(asyncio.Protocol):
+    """Just enough SMTP (EHLO with PIPELINING, MAIL, RCPT, DATA, RSET, QUIT): 250 to everything."""
+
     count = 0  # messages taken, over all connections
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -84,7 +129,7 @@ class SinkProtocol(asyncio.Protocol):
             self.transport.write(b"".join(replies))
 
 
-def run_sink(port: int) -> None:
+def run_python_sink(port: int) -> None:
     async def serve() -> None:
         loop = asyncio.get_running_loop()
         server = await loop.create_server(SinkProtocol, "127.0.0.1", port, backlog=512)
@@ -93,149 +138,321 @@ def run_sink(port: int) -> None:
         print("ready", flush=True)
         await stop
         server.close()
-        print(SinkProtocol.count, flush=True)
+        print(f"msg={SinkProtocol.count}", flush=True)
 
     asyncio.run(serve())
 
 
 class Sink:
-    """The sink process: started on a free port, stopped with the number of messages it took."""
+    """A sink on a free port, stopped with the number of messages it took (None from postfix's,
+    which counts only to a terminal)."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, postfix: bool) -> None:
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
             self.port = probe.getsockname()[1]
-        self.process = subprocess.Popen(
-            [sys.executable, __file__, "--sink", str(self.port)], stdout=subprocess.PIPE, text=True
-        )
-        assert self.process.stdout is not None
-        if self.process.stdout.readline().strip() != "ready":
-            raise SystemExit("the sink did not start")
+        self.log = tempfile.TemporaryFile()  # noqa: SIM115  closed in stop()
+        self.postfix = postfix
+        if postfix:
+            command = [SMTP_SINK, f"127.0.0.1:{self.port}", "1024"]
+            if os.geteuid() == 0:
+                command[1:1] = ["-u", "nobody"]  # smtp-sink will not run as root
+            self.process = subprocess.Popen(command, stdout=self.log, stderr=subprocess.DEVNULL)
+            _wait_for_port(self.port)
+        else:
+            self.process = subprocess.Popen(
+                [sys.executable, __file__, "--sink", str(self.port)], stdout=self.log
+            )
+            _wait_for_port(self.port)
 
-    def stop(self) -> int:
+    def stop(self) -> int | None:
         self.process.send_signal(signal.SIGTERM)
-        out, _ = self.process.communicate(timeout=30)
-        return int(out.strip().splitlines()[-1])
+        self.process.wait(timeout=30)
+        self.log.seek(0)
+        counts = re.findall(rb"msg=(\d+)", self.log.read())
+        self.log.close()
+        if self.postfix:
+            return None
+        return int(counts[-1]) if counts else 0
 
 
-# -- the sender (this process) ------------------------------------------------------------------------
+def _wait_for_port(port: int) -> None:
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.02)
+    raise SystemExit(f"the sink on 127.0.0.1:{port} did not start")
 
 
-def the_issue():
-    """The sample draft rendered by digest's own renderer; a synthetic issue if that fails."""
-    from digestcli.config import find_workspace
-    from digestcli.render import RenderedIssue
+# -- digest send, in a process of its own -------------------------------------------------------------
 
-    try:
-        from digestcli.draft import load_draft
-        from digestcli.render import render_issue
 
-        return render_issue(load_draft(DRAFT), find_workspace(ROOT)), f"rendered {DRAFT.relative_to(ROOT)}"
-    except Exception as exc:  # the renderer is another module's work; the bench must still run
-        story = "<p style='font-family:Georgia,serif;line-height:1.6'>" + "Lorem ipsum dolor sit amet. " * 40
-        html = (
-            "<html><body><p>Hi {{ reader.name }},</p>"
-            + "".join(f"<h2>{n}. A story</h2>{story}</p>\n" for n in range(1, 13))
-            + '<a href="{{ reader.unsubscribe_url }}">Unsubscribe</a></body></html>\n'
-        )
-        text = (
-            "Hi {{ reader.name }},\n"
-            + "Lorem ipsum dolor sit amet.\n" * 300
-            + "{{ reader.unsubscribe_url }}\n"
-        )
-        issue = RenderedIssue("bench", "Bench", "The Bench Weekly #1", "", html, text)
-        return issue, f"synthetic ~40 KB issue (render failed: {exc!r})"
+@dataclass
+class Run:
+    label: str
+    messages: int
+    wall: float  # process start to end
+    first: float  # process start to the first message delivered
+    cpu: float  # seconds, user + system, the whole process
+    cpu_at_first: float  # ... up to the first message
+    peak_rss: int  # bytes
+    message_size: int = 0
+
+    @property
+    def rate(self) -> float:
+        return (self.messages - 1) / (self.wall - self.first) if self.wall > self.first else 0.0
+
+    @property
+    def cpu_per_message(self) -> float:
+        return self.cpu / self.messages * 1e6
+
+    @property
+    def send_cpu_per_message(self) -> float:
+        return (self.cpu - self.cpu_at_first) / max(1, self.messages - 1) * 1e6
 
 
 def write_readers(path: Path, count: int) -> None:
     names = ["Ann Lee", "Ольга Соколова", "김하나", "José Álvarez", "Bo Chen", "Zoë Andersen"]
     cities = ["Oslo", "Kyiv", "Seoul", "Sevilla", "Chengdu", "Aarhus"]
-    rows = (f"reader{n:05d}@example.com,{names[n % 6]},{cities[n % 6]}\n" for n in range(count))
-    path.write_text("email,name,city\n" + "".join(rows), encoding="utf-8")
+    with path.open("w", encoding="utf-8") as out:
+        out.write("email,name,city\n")
+        step = 100_000
+        for start in range(0, count, step):
+            out.write(
+                "".join(
+                    f"reader{n:07d}@example.com,{names[n % 6]},{cities[n % 6]}\n"
+                    for n in range(start, min(count, start + step))
+                )
+            )
 
 
-def bench_digest(readers: int, connections: int) -> tuple[float, int, int, str]:
-    """(seconds, messages the sink took, bytes of one message, which issue)."""
-    from digestcli.config import Config, DeliveryConfig, NewsletterConfig, SmtpConfig, Workspace
-    from digestcli.delivery import SmtpTransport, send_issue
-    from digestcli.message import Personalizer, load_secret
-    from digestcli.subscribers import load_subscribers
-
-    issue, which = the_issue()
-    with tempfile.TemporaryDirectory(prefix="digest-bench-") as folder:
-        root = Path(folder)
-        write_readers(root / "subscribers.csv", readers)
-        sink = Sink()
-        config = Config(
-            newsletter=replace(NewsletterConfig(), sender="The Lantern Weekly <lantern@example.com>"),
-            delivery=DeliveryConfig(transport="smtp", connections=connections, rate=0),
-            smtp=SmtpConfig(host="127.0.0.1", port=sink.port, security="none"),
-        )
-        workspace = Workspace(root=root, config=config)
-        try:
-            started = time.perf_counter()
-            summary = send_issue(issue, workspace, transport=SmtpTransport.from_config(config))
-            seconds = time.perf_counter() - started
-        finally:
-            taken = sink.stop()
-        if summary.delivered != readers:
-            raise SystemExit(f"only {summary.delivered} of {readers} delivered: {summary.problems[:3]}")
-        # One message's size, for smtp-source to send the same amount.
-        sample = load_subscribers(root / "subscribers.csv").readers[0]
-        size = len(Personalizer(issue, _masthead(config), load_secret(root / ".digest")).message(sample).data)
-    return seconds, taken, size, which
+def make_workspace(root: Path, readers: Path, *, transport: str, port: int, connections: int) -> Path:
+    (root / "drafts").mkdir(parents=True)
+    shutil.copy(DRAFT, root / "drafts" / DRAFT.name)
+    (root / "subscribers.csv").symlink_to(readers)
+    (root / "digest.toml").write_text(
+        SETTINGS.format(transport=transport, port=port, connections=connections), encoding="utf-8"
+    )
+    return root / "drafts" / DRAFT.name
 
 
-def _masthead(config):
-    from digestcli.delivery import masthead_for
+def run_digest(workspace: Path, draft: Path, tree: Path | None, label: str) -> Run:
+    """``digest send DRAFT --yes`` in its own process, watched from outside."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    env["DIGEST_SECRET"] = "bench"
+    if tree is not None:
+        env["PYTHONPATH"] = str(tree)
+    journal = workspace / ".digest" / "journal"
+    started = time.perf_counter()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "digestcli", "-C", str(workspace), "send", str(draft), "--yes"],
+        env=env,
+        cwd=workspace,  # not here: `-m` puts the working folder first on the path
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    first = cpu_at_first = None
+    ended = None  # os.wait4's answer once the process has ended (Popen.poll would lose the usage)
+    while first is None:
+        ended = os.wait4(process.pid, os.WNOHANG)
+        if ended[0]:
+            break
+        if _delivered_yet(journal):
+            first = time.perf_counter() - started
+            cpu_at_first = _cpu_of(process.pid)
+            break
+        time.sleep(0.002)
+    if not (ended and ended[0]):
+        ended = os.wait4(process.pid, 0)
+    _, status, usage = ended
+    wall = time.perf_counter() - started
+    process.returncode = os.waitstatus_to_exitcode(status)
+    errors = process.stderr.read().decode("utf-8", "replace") if process.stderr else ""
+    if process.returncode != 0:
+        raise SystemExit(f"digest send exited {process.returncode}:\n{errors[-3000:]}")
+    messages = _delivered_count(workspace)
+    return Run(
+        label,
+        messages,
+        wall,
+        first if first is not None else wall,
+        usage.ru_utime + usage.ru_stime,
+        cpu_at_first if cpu_at_first is not None else 0.0,
+        usage.ru_maxrss * 1024,
+    )
 
-    return masthead_for(config)
+
+def _delivered_yet(journal: Path) -> bool:
+    try:
+        for log in journal.iterdir():
+            with log.open("rb") as handle:
+                if b"\tdelivered\t" in handle.read():
+                    return True
+    except FileNotFoundError:
+        pass
+    return False
 
 
-def bench_smtp_source(messages: int, sessions: int, size: int, *, reuse: bool) -> tuple[float, int]:
-    sink = Sink()
-    command = [SMTP_SOURCE, "-s", str(sessions), "-m", str(messages), "-l", str(size)]
-    command += ["-d"] if reuse else []
-    command += ["-f", "lantern@example.com", "-t", "reader@example.com", f"127.0.0.1:{sink.port}"]
+def _cpu_of(pid: int) -> float:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICK  # utime, stime
+
+
+def _delivered_count(workspace: Path) -> int:
+    import sqlite3
+
+    with sqlite3.connect(workspace / ".digest" / "ledger.sqlite3") as db:
+        return int(db.execute("SELECT COUNT(*) FROM delivery WHERE state = 'delivered'").fetchone()[0])
+
+
+def message_size(workspace: Path, draft: Path, tree: Path | None) -> int:
+    """The bytes of one reader's message as SMTP carries them: a dry-run-free look via --test to
+    the outbox would touch the ledger's neighbours, so the library builds one in a child process."""
+    code = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from digestcli.config import find_workspace\n"
+        "from digestcli.delivery import masthead_for\n"
+        "from digestcli.draft import load_draft\n"
+        "from digestcli.message import Personalizer\n"
+        "from digestcli.render import render_issue\n"
+        "from digestcli.subscribers import load_subscribers\n"
+        "ws = find_workspace(Path(sys.argv[1]))\n"
+        "issue = render_issue(load_draft(Path(sys.argv[2])), ws)\n"
+        "readers = load_subscribers(Path(sys.argv[1]) / 'subscribers.csv')\n"
+        "reader = next(iter(readers.readers))\n"
+        "p = Personalizer(issue, masthead_for(ws.config), b'bench' * 8, columns=readers.columns)\n"
+        "print(len(p.message(reader).data))\n"
+    )
+    env = dict(os.environ)
+    if tree is not None:
+        env["PYTHONPATH"] = str(tree)
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(workspace), str(draft)],
+        env=env,
+        cwd=workspace,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return int(out.stdout.strip())
+
+
+def bench_smtp_source(messages: int, sessions: int, size: int, *, postfix_sink: bool) -> float:
+    """smtp-source -d's messages per second, and a check that the sink took them all."""
+    sink = Sink(postfix=postfix_sink)
+    command = [SMTP_SOURCE, "-d", "-s", str(sessions), "-m", str(messages), "-l", str(size)]
+    command += ["-f", "lantern@lanternweekly.net", "-t", "reader@example.com", f"127.0.0.1:{sink.port}"]
     try:
         started = time.perf_counter()
         subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
         seconds = time.perf_counter() - started
     finally:
         taken = sink.stop()
-    return seconds, taken
+    if taken is not None and taken != messages:
+        print(f"  (smtp-source: the sink took {taken:,} of {messages:,})")
+    return messages / seconds
+
+
+def bench_size(readers: int, args: argparse.Namespace, scratch: Path) -> None:
+    """Every transport, every tree (``--tree``, taken in turns ``--repeat`` times) at one size."""
+    postfix_sink = os.path.exists(SMTP_SINK) and not args.python_sink
+    base = Path(tempfile.mkdtemp(prefix=f"{readers}-", dir=scratch))
+    readers_csv = base / "readers.csv"
+    write_readers(readers_csv, readers)
+    trees: list[Path | None] = [tree.resolve() for tree in args.tree] or [None]
+    for round_no in range(args.repeat):
+        for tree in trees:
+            for transport in args.transport:
+                if transport == "outbox" and readers > 100_000:
+                    if round_no == 0 and tree == trees[0]:
+                        print(f"outbox  {readers:>9,} readers  skipped: {readers * 36 // 1000:,} MB of files")
+                    continue
+                root = Path(tempfile.mkdtemp(prefix=transport, dir=base))
+                print(one_run(readers, readers_csv, root, transport, tree, args, postfix_sink), flush=True)
+                if transport == "smtp":
+                    shutil.rmtree(root, ignore_errors=True)
+                # The outbox's files stay until the end: deleting 10,000s of files makes the next
+                # ones slow to create on ext4 for minutes (it avoids inodes deleted lately).
+
+
+def one_run(
+    readers: int,
+    readers_csv: Path,
+    root: Path,
+    transport: str,
+    tree: Path | None,
+    args: argparse.Namespace,
+    postfix_sink: bool,
+) -> str:
+    sink = Sink(postfix=postfix_sink) if transport == "smtp" else None
+    draft = make_workspace(
+        root, readers_csv, transport=transport, port=sink.port if sink else 25, connections=args.connections
+    )
+    try:
+        run = run_digest(root, draft, tree, transport)
+    finally:
+        taken = sink.stop() if sink else None
+    label = f"[{tree.name if tree else 'here'}] " if args.tree else ""
+    line = (
+        f"{label}{transport:7} {readers:>9,} readers  {run.rate:7,.0f} msg/s  wall {run.wall:6.1f} s"
+        f"  CPU {run.cpu_per_message:4.0f} µs/msg (send {run.send_cpu_per_message:4.0f})"
+        f"  peak RSS {run.peak_rss / 2**20:5.0f} MiB  first msg {run.first:5.2f} s"
+    )
+    if taken is not None and taken != run.messages:
+        line += f"  (the sink took {taken:,}, the ledger says {run.messages:,} delivered)"
+    if transport == "smtp":
+        if os.path.exists(SMTP_SOURCE):
+            size = message_size(root, draft, tree)
+            source = bench_smtp_source(
+                min(readers, 100_000), args.connections, size, postfix_sink=postfix_sink
+            )
+            line += (
+                f"  | smtp-source -d {source:,.0f} msg/s ({size:,} B):"
+                f" ratio {run.rate / source:.2f} (wall {run.messages / run.wall / source:.2f})"
+            )
+        else:
+            line += "  | smtp-source not installed: no ratio (apt-get install postfix)"
+    return line
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--readers", type=int, default=10_000)
+    parser.add_argument("--readers", type=int, nargs="+", default=[10_000, 100_000])
+    parser.add_argument("--million", action="store_true", help="also 1,000,000 readers (SMTP only)")
+    parser.add_argument("--transport", choices=("smtp", "outbox"), nargs="+", default=["smtp", "outbox"])
     parser.add_argument("--connections", type=int, default=4)
+    parser.add_argument(
+        "--tree",
+        type=Path,
+        nargs="+",
+        default=[],
+        help="run the digest package found in each folder, in turns",
+    )
+    parser.add_argument("--repeat", type=int, default=1, help="rounds of every tree and transport")
+    parser.add_argument("--python-sink", action="store_true", help="the asyncio sink even with postfix's")
     parser.add_argument("--sink", type=int, metavar="PORT", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.sink:
-        run_sink(args.sink)
+        run_python_sink(args.sink)
         return
-
-    os.environ.setdefault("DIGEST_SECRET", "bench")
-    seconds, taken, size, which = bench_digest(args.readers, args.connections)
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
-    rate = args.readers / seconds
-    print(f"issue:            {which}; {size:,} bytes per message")
-    print(f"digest send:      {args.readers:,} readers, {args.connections} connections, sink took {taken:,}")
-    print(f"  total time      {seconds:.2f} s (CSV, personalizing, SMTP, ledger: end to end)")
-    print(f"  rate            {rate:,.0f} messages/s")
-    print(f"  peak memory     {peak_mb:,.0f} MB (ru_maxrss of the sender)")
-    if not os.path.exists(SMTP_SOURCE):
-        print("smtp-source:      not installed; no comparison")
-        return
-    for reuse, label in ((False, "as asked (new connection per message)"), (True, "-d (connections reused)")):
-        source_seconds, source_taken = bench_smtp_source(args.readers, args.connections, size, reuse=reuse)
-        source_rate = args.readers / source_seconds
-        print(f"smtp-source {label}: sink took {source_taken:,}")
-        print(f"  rate            {source_rate:,.0f} messages/s in {source_seconds:.2f} s")
-        print(f"  digest / it     {rate / source_rate:.2f}")
+    sizes = list(args.readers) + ([1_000_000] if args.million else [])
+    sink = "postfix smtp-sink" if os.path.exists(SMTP_SINK) and not args.python_sink else "asyncio sink"
+    trees = ", ".join(str(tree) for tree in args.tree) or str(ROOT)
+    print(f"digest from {trees}; {args.connections} connections; {sink}; {os.cpu_count()} cores")
+    scratch = Path(tempfile.mkdtemp(prefix="digest-bench-"))
+    try:
+        for readers in sizes:
+            bench_size(readers, args, scratch)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -101,7 +101,7 @@ class Judge:
         self.connection_failures = 0
         self.failing_since = None
         self.lost_replies = 0
-        if delivered:
+        if delivered and (self.refused.readers or self.named.readers or self.throttled.readers):
             self.refused.clear()
             self.named.clear()
             self.throttled.clear()

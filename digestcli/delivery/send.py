@@ -10,16 +10,17 @@ does a draft changed since readers got it, unless ``allow_changed``.
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from email.utils import make_msgid
 from pathlib import Path
 from types import MappingProxyType
 
-from digestcli.config import Config, Workspace
+from digestcli.config import Config, Workspace, split_address
 from digestcli.delivery.outbox import OutboxTransport
-from digestcli.delivery.plan import SendPlan, facts_of, parts_of, plan_readers, plan_send
+from digestcli.delivery.plan import SendPlan, facts_of, parts_of, plan_readers, plan_send, read_list
 from digestcli.delivery.smtp import SmtpTransport
 from digestcli.delivery.summary import SendSummary
 from digestcli.delivery.transport import Transport
@@ -38,8 +39,7 @@ from digestcli.state import LEDGER_DB, RECOVER_HINT, send_lock
 from digestcli.state.history import Assessment, assess, describe_gaps
 from digestcli.state.ledger import Ledger
 from digestcli.state.secret import load_secret, read_secret
-from digestcli.state.suppressions import SuppressionList
-from digestcli.subscribers import Subscriber, SubscriberList, load_subscribers, normalize_address
+from digestcli.subscribers import Subscriber, SubscriberList, address_key, normalize_address
 
 TEST_PREFIX = "[TEST] "
 
@@ -98,6 +98,30 @@ def transport_for(workspace: Workspace) -> Transport:
     if config.delivery.transport == "smtp":
         return SmtpTransport.from_config(config)
     return OutboxTransport(workspace.path(config.delivery.outbox))
+
+
+def envelope_of(config: Config, issue_id: str, secret: bytes) -> Callable[[Subscriber], str] | None:
+    """With ``[delivery] verp``, each reader's envelope sender, ``bounces+TOKEN@domain`` of the
+    bounce address (``message.verp``); None when every message has the same one. The issue's part
+    of the token is made once here; per reader, one HMAC."""
+    if not config.delivery.verp:
+        return None
+    from digestcli.message.verp import issue_part, reader_part, verp_sender
+
+    bounce = config.delivery.bounce_address or split_address(config.newsletter.sender, "newsletter.from")[1]
+    try:
+        verp_sender(bounce, issue_id, "check@example.org", secret)  # a local part with no room
+    except ValueError as exc:
+        raise ConfigError(
+            f"delivery.verp is on, but {exc}", hint="set a shorter delivery.bounce_address"
+        ) from None
+    local, _, domain = bounce.strip().rpartition("@")
+    before, after = f"{local}+{issue_part(issue_id, secret)}", f"@{domain}"
+
+    def envelope(reader: Subscriber) -> str:
+        return before + reader_part(reader.key, secret) + after
+
+    return envelope
 
 
 def refusal_for(
@@ -197,7 +221,7 @@ def send_issue(
     if readers is None and not (
         test_address is not None and not workspace.path(config.delivery.subscribers).exists()
     ):
-        readers = load_subscribers(workspace.path(config.delivery.subscribers))
+        readers = read_list(workspace)
     transport = transport or transport_for(workspace)
     if dry_run:
         # Nothing built in a dry run leaves this machine: no need to make a secret for it.
@@ -212,12 +236,13 @@ def send_issue(
         columns=columns,
         subject_prefix=TEST_PREFIX if test_address is not None else "",
         where=str(readers.path) if readers is not None else None,
+        line_end=getattr(transport, "line_end", "\r\n"),  # LF for the outbox's files
     )
     summary = SendSummary(
         rendered.issue_id,
         transport.name,
-        readers=len(readers.readers) if readers is not None else 0,
-        skipped=len(readers.skipped) if readers is not None else 0,
+        readers=readers.count if readers is not None else 0,
+        skipped=readers.skipped_count if readers is not None else 0,
         dry_run=dry_run,
         test_address=test_address,
     )
@@ -228,8 +253,9 @@ def send_issue(
             transport,
             ledger,
             build,
-            personalizer.sender,
+            config.delivery.bounce_address or personalizer.sender,
             summary,
+            envelope=envelope_of(config, rendered.issue_id, secret) if test_address is None else None,
             retries=max(1, config.delivery.retries),
             max_connection_failures=max(1, config.delivery.max_connection_failures),
             rate=config.delivery.rate,
@@ -239,7 +265,7 @@ def send_issue(
             interrupt_grace=interrupt_grace,
         )
 
-    def go(run: Dispatch, due: list[Subscriber]) -> None:
+    def go(run: Dispatch, due: Iterable[Subscriber]) -> None:
         try:
             run.go(due)
         except Interrupted:
@@ -300,7 +326,13 @@ def send_issue(
             if rendered.name:
                 ledger.adopt(rendered.name, rendered.issue_id)  # a ledger from before issue ids
             parts = parts_of(rendered)
-            assessment = assess(workspace.state, ledger, facts_of(rendered, draft_path), parts)
+            assessment = assess(
+                workspace.state,
+                ledger,
+                facts_of(rendered, draft_path),
+                parts,
+                states=ledger.state_view(rendered.issue_id),
+            )
             refusal = refusal_for(
                 assessment,
                 rendered,
@@ -313,14 +345,18 @@ def send_issue(
             plan = plan_readers(
                 rendered.issue_id,
                 readers,
-                ledger.states(rendered.issue_id),
-                SuppressionList(workspace.state).reasons(),
+                workspace.state,
                 resend_unknown=resend_unknown,
                 retry_failed=retry_failed,
                 limit=limit,
             )
             _count_plan(plan, summary)
-            ledger.plan(rendered.issue_id, [r.key for r in (*plan.due, *plan.later)], plan.skipped_rows())
+            tables = plan.tables
+            assert tables is not None
+            # Rows for the readers it mails are written as the run reaches them, the others when it
+            # ends (a million take a second): the first message waits for none of them.
+            ledger.plan_from(rendered.issue_id, tables.path, tables.wanted, tables.skipped, new=False)
+            readers.remember(workspace.state)  # what email-validator said, for the next read
             if plan.due:
                 ledger.begin_run(
                     rendered.issue_id,
@@ -330,7 +366,14 @@ def send_issue(
                     draft=draft_path,
                     parts={**parts, "subject_text": rendered.subject},
                 )
-            go(dispatch(ledger, personalizer.message), list(plan.due))
+            due = plan.due.ahead(lambda keys: ledger.add_pending(rendered.issue_id, keys))
+            try:
+                go(dispatch(ledger, personalizer.message), due)  # read from the list as it is sent
+            except BaseException:
+                with contextlib.suppress(Exception, KeyboardInterrupt):  # what stopped it is what to say
+                    ledger.plan_from(rendered.issue_id, tables.path, tables.wanted, tables.skipped)
+                raise
+            ledger.plan_from(rendered.issue_id, tables.path, tables.wanted, tables.skipped)
             return summary
     except SendInterrupted:
         raise
@@ -383,9 +426,9 @@ def _test_reader(address: str, readers: SubscriberList | None, columns: tuple[st
         email = normalize_address(address)
     except ValueError as exc:
         raise UsageError(f"the test address {address!r} is not valid: {exc}") from None
-    for reader in readers.readers if readers is not None else ():
-        if reader.key == email.lower():
-            return reader
+    found = readers.find(address_key(email)) if readers is not None else None
+    if found is not None:
+        return found
     fields = dict.fromkeys(columns, "")
     fields.update(email=email, name="")
     return Subscriber(email, "", MappingProxyType(fields), 0)

@@ -307,7 +307,9 @@ class SmtpSession:
     def send(self, sender: str, message: Message, before_data: Callable[[], None] | None = None) -> str:
         client = self._client
         reused, self._reused = self._reused, True
-        mail = f"MAIL FROM:<{sender}>" + (f" SIZE={len(message.data)}" if self._size else "")
+        chunks = _as_smtp_carries_it(message)
+        size = message.size if chunks is message.chunks else sum(map(len, chunks))
+        mail = f"MAIL FROM:<{sender}>" + (f" SIZE={size}" if self._size else "")
         commands = (mail, f"RCPT TO:<{message.recipient}>", "DATA")
         replies: list[tuple[int, bytes]] = []
         try:
@@ -358,11 +360,10 @@ class SmtpSession:
             except BaseException:
                 self.usable = False  # mid-transaction, waiting for data that will not come
                 raise
-        payload = message.data if message.dot_safe else _dot_stuffed(message.data)
-        if not payload.endswith(b"\r\n"):
-            payload += b"\r\n"
+        last = chunks[-1] if len(chunks[-1]) >= 2 else b"".join(chunks[-2:])
+        end = b".\r\n" if last.endswith(b"\r\n") else b"\r\n.\r\n"
         try:
-            client.send(payload + b".\r\n")
+            _send_chunks(client, (*chunks, end), size + len(end))
         except smtplib.SMTPServerDisconnected as exc:
             self.usable = False
             raise TemporaryFailure(f"connection lost while sending the data ({_failure_text(exc)})") from None
@@ -417,6 +418,45 @@ class SmtpSession:
         self.usable = False
         if self._hangup is not None:
             self._hangup.release()
+
+
+def _as_smtp_carries_it(message: Message) -> tuple[bytes, ...]:
+    """The message's chunks with CRLF line ends, dot-stuffed unless it has no line to stuff."""
+    if message.dot_safe and message.line_end == b"\r\n":
+        return message.chunks
+    data = message.data
+    if message.line_end != b"\r\n":
+        data = data.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+    return (data if message.dot_safe else _dot_stuffed(data),)
+
+
+def _send_chunks(client: smtplib.SMTP, chunks: tuple[bytes, ...], size: int) -> None:
+    """``client.send`` of the chunks joined (``size`` bytes), without joining them: one sendmsg
+    writes them all from where they are (most of them the issue's own, shared by every message).
+    TLS cannot gather, so it gets them joined."""
+    sock = client.sock
+    if sock is None or isinstance(sock, ssl.SSLSocket):
+        client.send(b"".join(chunks))
+        return
+    try:
+        sent = sock.sendmsg(chunks[:_MOST_CHUNKS])
+        if sent == size:
+            return  # nearly always: the socket took it all at once
+        views = [memoryview(chunk) for chunk in chunks if chunk]
+        while True:
+            while views and sent >= len(views[0]):
+                sent -= len(views.pop(0))
+            if not views:
+                return
+            if sent:
+                views[0] = views[0][sent:]
+            sent = sock.sendmsg(views[:_MOST_CHUNKS])
+    except OSError:
+        client.close()  # as smtplib's own send does
+        raise smtplib.SMTPServerDisconnected("Server not connected") from None
+
+
+_MOST_CHUNKS = 512  # per sendmsg; Linux takes up to 1,024 (IOV_MAX)
 
 
 def _dot_stuffed(data: bytes) -> bytes:

@@ -2,22 +2,25 @@
 each until it has an outcome, and keeping the ledger and the summary exact whatever stops them.
 
 A reader's row is committed ``sending`` only once the server has accepted the recipient and DATA
-(the transport's ``before_data``), and settled as soon as the server answers; see
-``state.ledger`` for why that makes a killed run safe to resume. The run stops when the server
-refuses the sender or the login (tried once per run: the first connection is made alone, before
-the others), on Ctrl-C, or when ``judgement`` says the relay cannot be used: connections failing
-past ``patience``, or the same refusal for reader after reader.
+(the transport's ``before_data``), and settled once the server answers: a refusal at once, a
+delivery with the next reader's ``sending`` (one commit a message; ``Ledger.landed``), or before
+anything that may wait; see ``state.ledger`` for why that makes a killed run safe to resume.
+The run stops when the server refuses the sender or the login (tried once per run: the first
+connection is made alone, before the others), on Ctrl-C, or when ``judgement`` says the relay
+cannot be used: connections failing past ``patience``, or the same refusal for reader after reader.
 """
 
 from __future__ import annotations
 
 import contextlib
 import enum
+import operator
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from itertools import islice
 
 from digestcli.delivery.judgement import PATIENCE, SAME_REFUSALS, Judge, Verdict
 from digestcli.delivery.summary import SendSummary
@@ -44,6 +47,32 @@ INTERRUPT_GRACE = 5.0
 # (delivered so far, messages this run, the reader's state; or "retrying: <why>" when connections
 # start failing). Called from the worker threads.
 Progress = Callable[[int, int, str], None]
+# A wait longer than this first writes the deliveries not yet in the ledger (see Ledger.landed).
+LONG_WAIT = 0.05
+# Readers a worker takes from the queue at a time, at most, and builds the messages of in a row:
+# built one by one between two server round trips, a message costs twice the CPU (the code and its
+# data are no longer in the processor's caches). Fewer near the end of the list, so that the last
+# readers are shared out among the connections.
+BATCH = 16
+
+
+def throttled(progress: Progress, every: float = 0.1) -> Progress:
+    """``progress`` called for a delivery at most once every ``every`` seconds, and for the last
+    message; any other state (a failure, "retrying: ...") at once. A progress bar redrawn more
+    often looks no different, and at thousands of messages a second its every update would cost
+    more than building a message."""
+    last = 0.0
+
+    def tell(delivered: int, planned: int, state: str) -> None:
+        nonlocal last
+        if state == DELIVERED and delivered < planned:
+            now = time.monotonic()
+            if now - last < every:
+                return
+            last = now
+        progress(delivered, planned, state)
+
+    return tell
 
 
 @dataclass(frozen=True)
@@ -82,7 +111,7 @@ class _Pace:
         self._next = 0.0
         self._lock = threading.Lock()
 
-    def wait(self, stop: threading.Event) -> None:
+    def wait(self, stop: threading.Event, before_long_wait: Callable[[], None]) -> None:
         if not self._interval:
             return
         with self._lock:
@@ -90,6 +119,8 @@ class _Pace:
             slot = max(now, self._next)
             self._next = slot + self._interval
         if slot > now:
+            if slot - now > LONG_WAIT:
+                before_long_wait()
             stop.wait(slot - now)
 
 
@@ -109,6 +140,11 @@ class _Worker:
         self.deferred = False  # the reader's row says deferred (tried, waiting to try again)
         self.in_flight = False  # the reader's row is `sending`: its data may be on the wire
         self.connecting = False
+        self.built = 0  # messages built by this worker
+        # Readers taken from the queue after ``reader``, their messages built: their outcomes are
+        # not counted yet either.
+        self.taken: list[Subscriber] = []
+        self.messages: deque[Message] = deque()
 
 
 class Dispatch:
@@ -128,6 +164,7 @@ class Dispatch:
         sender: str,
         summary: SendSummary,
         *,
+        envelope: Callable[[Subscriber], str] | None = None,
         retries: int,
         max_connection_failures: int,
         rate: float,
@@ -141,7 +178,8 @@ class Dispatch:
         self.transport = transport
         self.ledger = ledger
         self.build = build
-        self.sender = sender
+        self.sender = sender  # the envelope sender (MAIL FROM)...
+        self.envelope = envelope  # ...or each reader's own (VERP), when given
         self.summary = summary
         self.retries = retries
         self.interrupt_grace = interrupt_grace
@@ -150,7 +188,7 @@ class Dispatch:
         self.pace = _Pace(rate)
         self.stop = threading.Event()
         self.lock = threading.Lock()
-        self.queue: deque[Subscriber] = deque()
+        self.queue: Iterator[Subscriber] = iter(())
         self.workers: list[_Worker] = []
         self.judge = Judge(
             transport.name,
@@ -165,10 +203,11 @@ class Dispatch:
         self.quiet = threading.Event()  # no row `sending`
         self.quiet.set()
         self.closed = False
-        # Each reader's outcome in this run, once known (address, state, reply): the summary is
-        # counted from these when the run ends, never patched along the way.
+        # Each reader's outcome in this run but delivery, once known (address, state, reply), and
+        # the deliveries counted: the summary is made from these when the run ends, never patched
+        # along the way. (A delivery is final; other outcomes may change: see _refused.)
         self.outcomes: dict[str, tuple[str, str, str]] = {}
-        self.delivered = 0  # for the progress callback, as outcomes come
+        self.delivered = 0
         # The first connection is made alone: a refused login is then tried once, not once a worker.
         self.first_open = threading.Lock()
         self.opened = threading.Event()
@@ -176,13 +215,18 @@ class Dispatch:
 
     # -- the main thread ---------------------------------------------------------------------------
 
-    def go(self, readers: list[Subscriber]) -> None:
-        """Send to ``readers``; returns when every one has an outcome or the run stopped.
+    def go(self, readers: Iterable[Subscriber]) -> None:
+        """Send to ``readers``, taken one at a time as connections are free (a list, or a stream
+        of any length); returns when every one has an outcome or the run stopped.
 
         Raises Interrupted on Ctrl-C (the ledger settled), the DeliveryError that stopped the run,
         or the exception of a bug in a worker."""
-        self.queue.extend(readers)
-        self.workers = [_Worker() for _ in range(min(self.transport.connections, len(readers)))]
+        connections = self.transport.connections
+        self.queue = iter(readers)
+        self.left = operator.length_hint(readers)  # readers not yet taken (0: not known)
+        self.workers = [
+            _Worker() for _ in range(min(connections, operator.length_hint(readers, connections)))
+        ]
         threads = [
             threading.Thread(target=self._work, args=(worker,), name=f"digest-send-{n}", daemon=True)
             for n, worker in enumerate(self.workers)
@@ -250,19 +294,34 @@ class Dispatch:
             self.ledger.settle_in_flight(self.issue_id, flying, reply)
 
     def _close(self) -> None:
-        """The run is over: every reader a worker still holds, and the queue, gets its outcome, and
-        the summary is counted from the outcomes."""
+        """The run is over: every reader a worker still holds, and the queue, gets its outcome, the
+        summary is counted from the outcomes, and the ledger has every delivery."""
         with self.lock:
             self.closed = True
-            for reader in self.queue:
-                self.outcomes[reader.key] = (reader.email, PENDING, "")
-            self.queue.clear()
+            untaken = operator.length_hint(self.queue, -1)  # not reached: pending
+            if untaken < 0:
+                untaken = sum(1 for _ in self.queue)
+            self.queue = iter(())
             for worker in self.workers:
                 self._let_go(worker)
             self.summary.count(self.outcomes.values())
+            self.summary.delivered += self.delivered
+            self.summary.remaining += untaken
+            self.summary.built += sum(worker.built for worker in self.workers)
+        # After `closed`: a worker that learns an outcome from now on writes it itself (_settle).
+        if self.ledger is not None:
+            self.ledger.flush()
+
+    def _flush(self) -> None:
+        """The deliveries not yet in the ledger are written now: something may wait a while."""
+        if self.ledger is not None:
+            self.ledger.flush()
 
     def _let_go(self, worker: _Worker) -> None:
-        """The outcome of the reader a worker holds without one, as its row says (lock held)."""
+        """The outcome of the readers a worker holds without one, as their rows say (lock held)."""
+        for one in worker.taken:  # not tried
+            self.outcomes[one.key] = (one.email, PENDING, "")
+        worker.taken = []
         reader, worker.reader = worker.reader, None
         if reader is None:
             return
@@ -279,11 +338,23 @@ class Dispatch:
     def _work(self, worker: _Worker) -> None:
         try:
             while True:
-                with self.lock:
-                    if self.stop.is_set() or not self.queue:
+                with self.lock:  # once a message: the next reader taken, or the next few
+                    if self.stop.is_set():
                         break
-                    worker.reader, worker.deferred = self.queue.popleft(), False
-                self._deliver(worker, worker.reader)
+                    todo = None
+                    if worker.taken:
+                        reader = worker.reader = worker.taken.pop(0)
+                        worker.deferred = False
+                    else:
+                        worker.taken = self._take()
+                        todo = list(worker.taken)
+                if todo is None:
+                    self._deliver(worker, reader, worker.messages.popleft())
+                elif not todo:
+                    break  # no one left
+                else:  # their messages built in a row (see BATCH); taken one by one above
+                    worker.messages = deque(map(self.build, todo))
+                    worker.built += len(todo)
         except BaseException as exc:
             self._fail(exc)
         finally:
@@ -302,11 +373,16 @@ class Dispatch:
                 if not self.running:
                     self.finished.set()
 
-    def _deliver(self, worker: _Worker, reader: Subscriber) -> None:
+    def _take(self) -> list[Subscriber]:
+        """The next readers for a worker (lock held): up to BATCH, fewer as the list runs out."""
+        some = max(1, min(BATCH, self.left // (8 * len(self.workers))))
+        taken = list(islice(self.queue, some))
+        self.left = max(0, self.left - len(taken))
+        return taken
+
+    def _deliver(self, worker: _Worker, reader: Subscriber, message: Message) -> None:
         """Try one reader until it has an outcome, or the run stops (then ``_work`` leaves it)."""
-        message = self.build(reader)
-        with self.lock:
-            self.summary.built += 1
+        sender = self.sender if self.envelope is None else self.envelope(reader)
         attempts = 0
         forgive_stale = True
         while True:
@@ -315,17 +391,20 @@ class Dispatch:
                 session = self._reconnect(worker)
                 if session is None:  # the run is stopping; this reader was not tried (again)
                     return
-            self.pace.wait(self.stop)
+            self.pace.wait(self.stop, self._flush)
             if self.stop.is_set():
                 return
             attempts += 1
-            outcome = self._attempt(worker, reader, session, message, attempts, forgive_stale=forgive_stale)
+            outcome = self._attempt(
+                worker, reader, session, message, attempts, sender=sender, forgive_stale=forgive_stale
+            )
             if outcome is _Outcome.DONE:
                 return
             if outcome is _Outcome.AGAIN:
                 attempts -= 1
                 forgive_stale = False
                 continue
+            self._flush()
             self.stop.wait(self.backoff.delay(attempts))
 
     def _take_off(self, worker: _Worker, reader: Subscriber) -> None:
@@ -333,9 +412,8 @@ class Dispatch:
 
         In flight only once ``sending`` is committed (a ledger that fails here leaves the reader
         pending: nothing went out); and a stop that came meanwhile still keeps the data in."""
-        with self.lock:
-            if self.stop.is_set():
-                raise Stopping()
+        if self.stop.is_set():
+            raise Stopping()
         if self.ledger is not None:
             self.ledger.sending(self.issue_id, reader.key)
         with self.lock:
@@ -361,11 +439,12 @@ class Dispatch:
         message: Message,
         attempts: int,
         *,
+        sender: str,
         forgive_stale: bool,
     ) -> _Outcome:
         """One try of one reader: settle what the server said."""
         try:
-            reply = session.send(self.sender, message, lambda: self._take_off(worker, reader))
+            reply = session.send(sender, message, lambda: self._take_off(worker, reader))
         except Stopping:
             # Accepted for delivery, and let go before the data: nothing went out.
             self._settle(worker, reader, PENDING, "the send stopped before its data was sent", final=False)
@@ -409,9 +488,34 @@ class Dispatch:
                 self._settle(worker, reader, PENDING, f"stopped by an internal error: {exc!r}", final=False)
             raise
         else:
+            self._delivered(worker, reader, reply)
+        return _Outcome.DONE
+
+    def _delivered(self, worker: _Worker, reader: Subscriber, reply: str) -> None:
+        """``_settle`` of a delivery, the outcome of nearly every message, under the lock once."""
+        if not worker.in_flight or self.ledger is None:  # a transport that skipped before_data
             self._server_answered(delivered=True)
             self._settle(worker, reader, DELIVERED, reply)
-        return _Outcome.DONE
+            return
+        with self.lock:
+            self.judge.answered(delivered=True)
+            worker.deferred = False
+            counted = not self.closed and worker.reader is reader
+            if counted:
+                worker.reader = None
+                self.delivered += 1
+            if not self.closed:  # else _close has flushed the ledger: write it now (below)
+                # With the next `sending`, or when the run closes (see Ledger.landed).
+                self.ledger.landed(self.issue_id, reader.key, reply)
+            worker.in_flight = False
+            self.flying -= 1
+            if not self.flying:
+                self.quiet.set()
+            delivered, planned, closed = self.delivered, self.summary.planned, self.closed
+        if closed:
+            self.ledger.record(self.issue_id, reader.key, DELIVERED, reply)
+        if counted:
+            self._tell(delivered, planned, DELIVERED)
 
     def _temporary(
         self, worker: _Worker, reader: Subscriber, failure: TemporaryFailure, attempts: int, session: Session
@@ -438,6 +542,7 @@ class Dispatch:
         old, worker.session = worker.session, None
         if old is not None:
             old.close()
+        self._flush()  # a connection can take long to make
         while not self.stop.is_set():
             failure: ConnectFailure | None = None
             with self.lock:
@@ -463,6 +568,7 @@ class Dispatch:
             if self.stop.is_set():
                 break
             failures = self._connection_failed(failure.reply)
+            self._flush()
             self.stop.wait(self.backoff.delay(failures))
         return None
 
@@ -538,7 +644,7 @@ class Dispatch:
         """The worker stops before its reader's next try: count the reader as the row says."""
         with self.lock:
             if self.closed:
-                worker.reader = None
+                worker.reader, worker.taken = None, []
                 return
             self._let_go(worker)
 
@@ -552,11 +658,18 @@ class Dispatch:
                 worker.deferred = state == DEFERRED
                 if final and not self.closed and worker.reader is reader:
                     worker.reader = None
-                    self.outcomes[reader.key] = (reader.email, state, reply)
-                    self.delivered += state == DELIVERED
+                    if state == DELIVERED:
+                        self.delivered += 1
+                    else:
+                        self.outcomes[reader.key] = (reader.email, state, reply)
                     counted = (self.delivered, self.summary.planned)
+                # A delivery goes to the ledger with the next `sending`, or when the run closes
+                # (under the lock, so that _close cannot have written the others already).
+                later = state == DELIVERED and worker.in_flight and not self.closed
+                if later and self.ledger is not None:
+                    self.ledger.landed(self.issue_id, reader.key, reply)
             # After the count: if the ledger cannot take it, the summary still says what the server did.
-            if self.ledger is not None:
+            if self.ledger is not None and not later:
                 self.ledger.record(self.issue_id, reader.key, state, reply, counted=worker.in_flight)
         finally:
             self._landed(worker)

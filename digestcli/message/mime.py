@@ -4,6 +4,7 @@ folded to RFC 5322's limits with RFC 2047 encoded words where text is not plain 
 from __future__ import annotations
 
 import base64
+import re
 from email.utils import formataddr
 
 from digestcli.subscribers import one_line
@@ -23,6 +24,8 @@ _MAX_LINE = 998  # ...and MUST be no longer than 998
 # table serves every header: letters, digits and !*+-/ as they are, space as `_`.
 _Q_SAFE = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789!*+-/")
 _Q_TABLE = {b: "_" if b == 32 else f"={b:02X}" for b in range(256) if b not in _Q_SAFE}
+# RFC 5322 specials in a display name: formataddr quotes a name holding one (email.utils' rule).
+_SPECIALS = re.compile(r'[][\\()<>@,:;".]')
 _WORD_FRAME = len("=?utf-8?q??=")  # an encoded word is at most 75 characters, this frame included
 
 
@@ -36,8 +39,20 @@ def quoted_printable(text: str) -> str:
     return CRLF.join(SOFT_BREAK.join(_qp_line(line)) for line in text.split("\n"))
 
 
+def quoted_printable_line(line: str) -> str:
+    """One line of text (no line breaks) as quoted-printable: ``quoted_printable(line)``, sooner
+    for the plain ASCII of nearly every value a reader's message holds (a name, a link)."""
+    if line.isascii() and line.isprintable():  # then only `=` needs encoding
+        return SOFT_BREAK.join(_qp_pieces(line.replace("=", "=3D")))
+    return quoted_printable(line)
+
+
 def _qp_line(line: str) -> list[str]:
-    encoded = line.encode("utf-8").decode("latin-1").translate(_QP_TABLE)
+    return _qp_pieces(line.encode("utf-8").decode("latin-1").translate(_QP_TABLE))
+
+
+def _qp_pieces(encoded: str) -> list[str]:
+    """An encoded line cut into pieces that fit a line each (joined by soft breaks)."""
     if encoded[-1:] in (" ", "\t"):
         encoded = f"{encoded[:-1]}={ord(encoded[-1]):02X}"
     pieces = []
@@ -81,8 +96,10 @@ def address_header(name: str, display: str, address: str) -> str:
     if not display:
         return f"{name}: {address}{CRLF}"
     if display.isascii() and "=?" not in display:
-        shown = formataddr((display, address)).removesuffix(f" <{address}>")
-        words = [shown]
+        if _SPECIALS.search(display):  # quoted, as formataddr does
+            words = [formataddr((display, address)).removesuffix(f" <{address}>")]
+        else:
+            words = [display]  # the common case: formataddr would leave it as it is
     else:
         words = _encoded_words(display, _FOLD_AT - len(name) - 2)
     line = f"{name}: {' '.join(words)} <{address}>"

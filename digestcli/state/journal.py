@@ -73,8 +73,19 @@ class Journal:
 
     def note(self, issue_id: str, state: str, address: str, reply: str = "") -> None:
         """A reader's state for the issue, as the ledger just recorded it."""
-        reply = _NOT_ONE_FIELD.sub(" ", reply)[:500]
-        self._append(issue_id, f"reader\t{time.time():.3f}\t{state}\t{address}\t{reply}\t.\n")
+        self.note_all([(issue_id, state, address, reply)])
+
+    def note_all(self, notes: list[tuple[str, str, str, str]]) -> None:
+        """Several readers' states, (issue id, state, address, reply) each, in that order: one
+        write per issue, each line whole on its own (a kill may tear the last line only)."""
+        now = f"{time.time():.3f}"
+        lines: dict[str, list[str]] = {}
+        for issue_id, state, address, reply in notes:
+            if reply and not reply.isprintable():
+                reply = _NOT_ONE_FIELD.sub(" ", reply)
+            lines.setdefault(issue_id, []).append(f"reader\t{now}\t{state}\t{address}\t{reply[:500]}\t.\n")
+        for issue_id, some in lines.items():
+            self._append(issue_id, "".join(some))
 
     def _append(self, issue_id: str, line: str) -> None:
         data = line.encode("utf-8")

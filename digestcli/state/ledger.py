@@ -12,18 +12,25 @@ Issues are keyed on their id (``Issue.issue_id``), not the draft's file name, so
 draft keeps its ledger. Every reader state written here is also appended to the issue's journal
 (``journal``), which is what notices a lost ledger and rebuilds it.
 
-Writes are one small transaction each (WAL, synchronous=NORMAL: a commit survives the process being
-killed, which is the failure that matters here; only a power cut can lose the last few). Batching
-them would make a kill turn a whole batch into ``unknown``; at about 20 µs a commit it is not worth it.
+Writes are small transactions (WAL, synchronous=NORMAL: a commit survives the process being
+killed, which is the failure that matters here; only a power cut can lose the last few). A send
+writes one per message: a delivery (``landed``) is committed with the next ``sending``, which
+must be committed before its data leaves anyway, or by ``flush()`` when no message follows soon.
+Until then the delivered row says ``sending``, so a kill meanwhile makes it ``unknown``, never
+``delivered`` wrongly, and never more rows than there are connections: each connection's previous
+reader is written with its next. Batching more than that would make a kill turn a whole batch
+into ``unknown``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Concatenate, ParamSpec, TypeVar
@@ -71,6 +78,12 @@ CREATE TABLE IF NOT EXISTS delivery (
     PRIMARY KEY (issue_id, address)
 ) WITHOUT ROWID;
 """
+
+
+_SENDING = (
+    "UPDATE delivery SET state = ?, attempts = attempts + 1, updated = ? WHERE issue_id = ? AND address = ?"
+)
+_DELIVERED = "UPDATE delivery SET state = ?, reply = ?, updated = ? WHERE issue_id = ? AND address = ?"
 
 
 @dataclass(frozen=True)
@@ -140,6 +153,10 @@ class Ledger:
         self.path = Path(state_dir) / LEDGER_DB
         self.journal = Journal(state_dir)
         self._lock = threading.Lock()
+        # (issue id, address, reply) of deliveries not yet written (see landed()): appended by
+        # worker threads without the lock (a deque's append and popleft are atomic), drained by
+        # the writer with it, so that a delivery never waits on another thread's commit.
+        self._landed: deque[tuple[str, str, str]] = deque()
         try:
             if read_only:
                 uri = f"{self.path.resolve().as_uri()}?mode=ro"
@@ -161,9 +178,13 @@ class Ledger:
             raise state_file_error(exc, self.path, "ledger") from None
 
     def close(self) -> None:
-        with self._lock:
-            self._db.close()
-        self.journal.close()
+        try:
+            if self._landed:
+                self.flush()
+        finally:
+            with self._lock:
+                self._db.close()
+            self.journal.close()
 
     def __enter__(self) -> Ledger:
         return self
@@ -189,6 +210,23 @@ class Ledger:
         return self.states(old_id)
 
     @_guarded
+    def rows_of(self, issue_id: str, old_id: str) -> str:
+        """The id the issue's rows are under: its own, or, in a version 1 ledger that has none
+        under it, the draft's file name ``old_id`` (see ``legacy_states``; a send adopts them)."""
+        with self._lock:
+            found = self._db.execute(
+                "SELECT 1 FROM delivery WHERE issue_id = ? LIMIT 1", (issue_id,)
+            ).fetchone()
+        if found or not old_id or old_id == issue_id or old_id in self.sent_issues():
+            return issue_id
+        return old_id
+
+    def state_view(self, issue_id: str) -> Mapping[str, str]:
+        """address -> state for the issue, as ``states`` gives it but read as it is asked for:
+        what the checks before a send need of a ledger of a million rows, in flat memory."""
+        return _States(self, issue_id)
+
+    @_guarded
     def entry(self, issue_id: str, address: str) -> Entry | None:
         with self._lock:
             row = self._db.execute(
@@ -197,6 +235,23 @@ class Ledger:
                 (issue_id, address),
             ).fetchone()
         return Entry(*row) if row else None
+
+    @_guarded
+    def count(self, issue_id: str) -> int:
+        """How many readers the issue has a row for."""
+        with self._lock:
+            found = self._db.execute("SELECT COUNT(*) FROM delivery WHERE issue_id = ?", (issue_id,))
+            return int(found.fetchone()[0])
+
+    @_guarded
+    def chunk(self, issue_id: str, after: str, size: int) -> list[tuple[str, str]]:
+        """(address, state) of up to ``size`` of the issue's rows, the next after ``after`` by address."""
+        with self._lock:
+            return self._db.execute(
+                "SELECT address, state FROM delivery WHERE issue_id = ? AND address > ?"
+                " ORDER BY address LIMIT ?",
+                (issue_id, after, size),
+            ).fetchall()
 
     @_guarded
     def issues(self) -> list[str]:
@@ -246,41 +301,98 @@ class Ledger:
         """Record a run's plan: every reader in ``wanted`` has a row (one that was ``skipped`` goes
         back to ``pending``), and every reader in ``skipped`` (address -> why) that is still waiting
         for the issue is ``skipped``: a row that says delivered, failed or unknown keeps saying so.
-        Rows of readers in neither are left as they are. See ``plan.plan_readers``, which decides.
+        Rows of readers in neither are left as they are. See ``plan.plan_readers``, which decides;
+        a send records its plan with ``plan_from``, which reads the same from a file.
         """
+        with self._lock:
+            db = self._db
+            db.execute("CREATE TEMP TABLE IF NOT EXISTS plan_wanted (address TEXT PRIMARY KEY) WITHOUT ROWID")
+            db.execute(
+                "CREATE TEMP TABLE IF NOT EXISTS plan_skipped (address TEXT PRIMARY KEY, why TEXT NOT NULL)"
+                " WITHOUT ROWID"
+            )
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                db.execute("DELETE FROM temp.plan_wanted")
+                db.execute("DELETE FROM temp.plan_skipped")
+                db.executemany(
+                    "INSERT OR IGNORE INTO temp.plan_skipped VALUES (?, ?)", sorted(skipped.items())
+                )
+                db.executemany(
+                    "INSERT OR IGNORE INTO temp.plan_wanted VALUES (?)",
+                    ((address,) for address in sorted(wanted) if address not in skipped),
+                )
+                self._apply_plan(issue_id, "temp.plan_wanted", "temp.plan_skipped")
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+
+    @_guarded
+    def plan_from(self, issue_id: str, path: Path, wanted: str, skipped: str, *, new: bool = True) -> None:
+        """Record a run's plan as ``plan`` does, read from the SQLite file ``path``: the view or
+        table ``wanted`` (address) and ``skipped`` (address, why), none of it through memory. A
+        million new rows take a second: they are written in key order, in one transaction.
+
+        ``new=False`` writes all but the rows of readers in ``wanted`` who have none yet: a send
+        writes those as it reaches the readers (``add_pending``), and the rest, again with this,
+        when it ends; its first message does not wait for a million rows. (A row that is missing
+        means pending to every reader of the ledger: a send killed meanwhile loses nothing.)"""
+        if not (wanted.isidentifier() and skipped.isidentifier()):
+            raise ValueError(f"not table names: {wanted!r}, {skipped!r}")
+        with self._lock:
+            db = self._db
+            db.execute("ATTACH DATABASE ? AS plan", (str(path),))
+            try:
+                db.execute("BEGIN IMMEDIATE")
+                try:
+                    self._apply_plan(issue_id, f"plan.{wanted}", f"plan.{skipped}", new=new)
+                    db.execute("COMMIT")
+                except BaseException:
+                    db.execute("ROLLBACK")
+                    raise
+            finally:
+                db.execute("DETACH DATABASE plan")
+
+    def _apply_plan(self, issue_id: str, wanted: str, skipped: str, *, new: bool = True) -> None:
+        """The writes of ``plan``, from two tables (lock held, in a transaction). Sorted by address:
+        B-tree inserts in key order are three times faster than in list order."""
         now = time.time()
+        if new:
+            self._db.execute(
+                "INSERT INTO delivery (issue_id, address, state, reply, created, updated)"
+                f" SELECT ?, address, ?, '', ?, ? FROM {wanted} WHERE true ORDER BY address"
+                " ON CONFLICT (issue_id, address) DO UPDATE SET state = excluded.state, reply = '',"
+                " updated = excluded.updated WHERE delivery.state = ?",
+                (issue_id, PENDING, now, now, SKIPPED),
+            )
+        else:  # led by the issue's skipped rows: a first send has none
+            self._db.execute(
+                "UPDATE delivery SET state = ?, reply = '', updated = ? WHERE issue_id = ? AND state = ?"
+                f" AND EXISTS (SELECT 1 FROM {wanted} w WHERE w.address = delivery.address)",
+                (PENDING, now, issue_id, SKIPPED),
+            )
+        self._db.execute(
+            "INSERT INTO delivery (issue_id, address, state, reply, created, updated)"
+            f" SELECT ?, address, ?, why, ?, ? FROM {skipped} WHERE true ORDER BY address"
+            " ON CONFLICT (issue_id, address) DO UPDATE SET state = excluded.state,"
+            " reply = excluded.reply, updated = excluded.updated"
+            " WHERE delivery.state IN (?, ?) OR (delivery.state = ? AND delivery.reply != excluded.reply)",
+            (issue_id, SKIPPED, now, now, PENDING, DEFERRED, SKIPPED),
+        )
+
+    @_guarded
+    def add_pending(self, issue_id: str, addresses: Iterable[str]) -> None:
+        """Rows for readers a send is about to mail that have none yet (see ``plan_from``)."""
+        now = time.time()
+        rows = [(issue_id, address, PENDING, now, now) for address in sorted(addresses)]
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
-                rows = self._db.execute(
-                    "SELECT address, state, reply FROM delivery WHERE issue_id = ?", (issue_id,)
-                )
-                current = {address: (state, reply) for address, state, reply in rows}
-                new: list[tuple[str, str, str, str, float, float]] = []
-                changed: list[tuple[str, str, float, str, str]] = []
-                for address in wanted:
-                    found = current.get(address)
-                    if address in skipped:
-                        continue
-                    if found is None:
-                        new.append((issue_id, address, PENDING, "", now, now))
-                    elif found[0] == SKIPPED:
-                        changed.append((PENDING, "", now, issue_id, address))
-                for address, why in skipped.items():
-                    found = current.get(address)
-                    if found is None:
-                        new.append((issue_id, address, SKIPPED, why, now, now))
-                    elif found[0] in (PENDING, DEFERRED) or (found[0] == SKIPPED and found[1] != why):
-                        changed.append((SKIPPED, why, now, issue_id, address))
                 self._db.executemany(
                     "INSERT OR IGNORE INTO delivery (issue_id, address, state, reply, created, updated)"
-                    " VALUES (?, ?, ?, ?, ?, ?)",
-                    new,
-                )
-                self._db.executemany(
-                    "UPDATE delivery SET state = ?, reply = ?, updated = ?"
-                    " WHERE issue_id = ? AND address = ?",
-                    changed,
+                    " VALUES (?, ?, ?, '', ?, ?)",
+                    rows,
                 )
                 self._db.execute("COMMIT")
             except BaseException:
@@ -289,14 +401,56 @@ class Ledger:
 
     @_guarded
     def sending(self, issue_id: str, address: str) -> None:
-        """Committed before the message's data may leave: the crash-safety line."""
+        """Committed before the message's data may leave: the crash-safety line. The deliveries
+        ``landed`` since the last write are committed with it, in the same transaction."""
         with self._lock:
-            self._db.execute(
-                "UPDATE delivery SET state = ?, attempts = attempts + 1, updated = ?"
-                " WHERE issue_id = ? AND address = ?",
-                (SENDING, time.time(), issue_id, address),
-            )
-            self._note(issue_id, SENDING, address)
+            self._write_landed((issue_id, address))
+
+    def landed(self, issue_id: str, address: str, reply: str) -> None:
+        """The server took the message of a reader whose row says ``sending``: written as
+        ``delivered`` with the next ``sending`` (one commit for the two) or by ``flush()``.
+        Until then the row says ``sending``, which a killed run leaves as ``unknown``."""
+        self._landed.append((issue_id, address, reply))
+
+    @_guarded
+    def flush(self) -> int:
+        """Write the deliveries ``landed`` and not yet written; how many there were."""
+        with self._lock:
+            return self._write_landed(None)
+
+    def _write_landed(self, sending: tuple[str, str] | None) -> int:
+        """The deliveries landed, and then ``sending`` (issue id, address), in one transaction;
+        then in the journal, after the ledger as ``record`` does for what says as much as
+        ``sending`` or more. How many deliveries (lock held)."""
+        landed = []
+        with contextlib.suppress(IndexError):
+            while True:
+                landed.append(self._landed.popleft())
+        now = time.time()
+        if not landed:
+            if sending is not None:
+                self._db.execute(_SENDING, (SENDING, now, *sending))
+                self._note(sending[0], SENDING, sending[1])
+            return 0
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                rows = [(DELIVERED, reply, now, issue_id, address) for issue_id, address, reply in landed]
+                self._db.executemany(_DELIVERED, rows)
+                if sending is not None:
+                    self._db.execute(_SENDING, (SENDING, now, *sending))
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+        except BaseException:
+            self._landed.extendleft(reversed(landed))  # not written: still to be
+            raise
+        notes = [(issue_id, DELIVERED, address, reply) for issue_id, address, reply in landed]
+        if sending is not None:
+            notes.append((sending[0], SENDING, sending[1], ""))
+        self._note_all(notes)
+        return len(landed)
 
     @_guarded
     def record(self, issue_id: str, address: str, state: str, reply: str, *, counted: bool = True) -> None:
@@ -314,6 +468,8 @@ class Ledger:
         # than the ledger, and the next send is not refused for a gap that is not there.
         journal_first = rank(state) < rank(SENDING)
         with self._lock:
+            if self._landed:  # the ledger's writes keep the order they were made in
+                self._write_landed(None)
             if journal_first:
                 self._note(issue_id, state, address, reply)
             self._db.execute(
@@ -326,9 +482,17 @@ class Ledger:
                 self._note(issue_id, state, address, reply)
 
     def _note(self, issue_id: str, state: str, address: str, reply: str = "") -> None:
+        self._note_all([(issue_id, state, address, reply)])
+
+    def _note_all(self, notes: list[tuple[str, str, str, str]]) -> None:
+        """(issue id, state, address, reply) each to its journal, in as few writes as can be."""
         try:
-            self.journal.note(issue_id, state, address, reply)
+            if len(notes) == 1:
+                self.journal.note(*notes[0])
+            else:
+                self.journal.note_all(notes)
         except OSError as exc:
+            issue_id = notes[0][0]
             raise DeliveryError(
                 f"cannot write the journal: {exc.strerror or exc}",
                 where=str(self.journal.path(issue_id)),
@@ -342,6 +506,8 @@ class Ledger:
         gets it then. How many were still in flight."""
         count = 0
         with self._lock:
+            if self._landed:
+                self._write_landed(None)
             for address in addresses:
                 cursor = self._db.execute(
                     "UPDATE delivery SET state = ?, reply = ?, updated = ?"
@@ -523,6 +689,40 @@ class Ledger:
                 self._db.execute("ROLLBACK")
                 raise
         return changed
+
+
+class _States(Mapping[str, str]):
+    """One issue's rows as a mapping read from the ledger as it is used (``Ledger.state_view``):
+    a lookup is a query, and going through them reads them in chunks."""
+
+    _CHUNK = 4096
+
+    def __init__(self, ledger: Ledger, issue_id: str):
+        self._ledger, self._issue_id = ledger, issue_id
+
+    def __getitem__(self, address: str) -> str:
+        entry = self._ledger.entry(self._issue_id, address)
+        if entry is None:
+            raise KeyError(address)
+        return entry.state
+
+    def __len__(self) -> int:
+        return self._ledger.count(self._issue_id)
+
+    def __iter__(self) -> Iterator[str]:
+        return (address for address, _ in self.items())
+
+    def items(self) -> Iterator[tuple[str, str]]:  # type: ignore[override]
+        after = ""
+        while True:
+            chunk = self._ledger.chunk(self._issue_id, after, self._CHUNK)
+            yield from chunk
+            if len(chunk) < self._CHUNK:
+                return
+            after = chunk[-1][0]
+
+    def values(self) -> Iterator[str]:  # type: ignore[override]
+        return (state for _, state in self.items())
 
 
 def read_states(state_dir: str | Path, issue_id: str) -> dict[str, str]:
