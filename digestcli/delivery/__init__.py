@@ -1,28 +1,62 @@
 """Delivery: getting a rendered issue to every reader exactly once, through the outbox or SMTP,
-with the ledger as the record of who has it."""
+with the ledger as the record of who has it.
 
-from digestcli.delivery.outbox import OutboxTransport
-from digestcli.delivery.plan import SendPlan, plan_send
-from digestcli.delivery.send import (
-    DraftChanged,
-    IssueReused,
-    LedgerBehind,
-    SendInterrupted,
-    SendStopped,
-    masthead_for,
-    record_plan,
-    refusal_for,
-    send_issue,
-    settings_warnings,
-    transport_for,
-)
-from digestcli.delivery.smtp import SmtpTransport
-from digestcli.delivery.summary import SendSummary
-from digestcli.delivery.transport import Hangup, Session, Transport
-from digestcli.delivery.workers import Backoff
-from digestcli.state import STATES
-from digestcli.state.ledger import IssueStatus, Ledger, read_status
+The names below load with the module that holds them, on first use: ``digest status`` reads the
+ledger through this package without loading the renderer that the sending modules need.
+"""
 
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from digestcli.delivery.outbox import OutboxTransport
+    from digestcli.delivery.plan import SendPlan, plan_send
+    from digestcli.delivery.send import (
+        DraftChanged,
+        IssueReused,
+        LedgerBehind,
+        SendInterrupted,
+        SendStopped,
+        masthead_for,
+        record_plan,
+        refusal_for,
+        send_issue,
+        settings_warnings,
+        transport_for,
+    )
+    from digestcli.delivery.smtp import SmtpTransport
+    from digestcli.delivery.summary import SendSummary
+    from digestcli.delivery.transport import Hangup, Session, Transport
+    from digestcli.delivery.workers import Backoff
+    from digestcli.state import STATES
+    from digestcli.state.ledger import IssueStatus, Ledger, read_status
+
+_HOMES = {
+    "digestcli.delivery.outbox": ("OutboxTransport",),
+    "digestcli.delivery.plan": ("SendPlan", "plan_send"),
+    "digestcli.delivery.send": (
+        "DraftChanged",
+        "IssueReused",
+        "LedgerBehind",
+        "SendInterrupted",
+        "SendStopped",
+        "masthead_for",
+        "record_plan",
+        "refusal_for",
+        "send_issue",
+        "settings_warnings",
+        "transport_for",
+    ),
+    "digestcli.delivery.smtp": ("SmtpTransport",),
+    "digestcli.delivery.summary": ("SendSummary",),
+    "digestcli.delivery.transport": ("Hangup", "Session", "Transport"),
+    "digestcli.delivery.workers": ("Backoff",),
+    "digestcli.state": ("STATES",),
+    "digestcli.state.ledger": ("IssueStatus", "Ledger", "read_status"),
+}
+_HOME_OF = {name: module for module, names in _HOMES.items() for name in names}
 __all__ = [
     "STATES",
     "Backoff",
@@ -48,4 +82,13 @@ __all__ = [
     "send_issue",
     "settings_warnings",
     "transport_for",
-]
+]  # the names _HOMES holds, written out for type checkers
+
+
+def __getattr__(name: str) -> Any:
+    module = _HOME_OF.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # found once; later lookups do not come here
+    return value

@@ -1,17 +1,40 @@
 """Messages: a rendered issue made into each reader's bytes (``personalize``), the encodings they
-use (``mime``) and the unsubscribe tokens they carry (``tokens``)."""
+use (``mime``) and the unsubscribe tokens they carry (``tokens``).
 
-from digestcli.message.mime import address_header, header, quoted_printable
-from digestcli.message.personalize import BUILTIN_FIELDS, Masthead, Message, Personalizer, Reader
-from digestcli.message.tokens import (
-    address_for_token,
-    make_token,
-    token_in,
-    unsubscribe_address,
-    verify_token,
-)
-from digestcli.state.secret import SECRET_ENV, load_secret, read_secret
+The names below load with the module that holds them, on first use: checking a token
+(``digest unsubscribe``, ``digest serve``) does not load the renderer that building a message needs.
+"""
 
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from digestcli.message.mime import address_header, header, quoted_printable
+    from digestcli.message.personalize import BUILTIN_FIELDS, Masthead, Message, Personalizer, Reader
+    from digestcli.message.tokens import (
+        address_for_token,
+        make_token,
+        token_in,
+        unsubscribe_address,
+        verify_token,
+    )
+    from digestcli.state.secret import SECRET_ENV, load_secret, read_secret
+
+_HOMES = {
+    "digestcli.message.mime": ("address_header", "header", "quoted_printable"),
+    "digestcli.message.personalize": ("BUILTIN_FIELDS", "Masthead", "Message", "Personalizer", "Reader"),
+    "digestcli.message.tokens": (
+        "address_for_token",
+        "make_token",
+        "token_in",
+        "unsubscribe_address",
+        "verify_token",
+    ),
+    "digestcli.state.secret": ("SECRET_ENV", "load_secret", "read_secret"),
+}
+_HOME_OF = {name: module for module, names in _HOMES.items() for name in names}
 __all__ = [
     "BUILTIN_FIELDS",
     "SECRET_ENV",
@@ -29,4 +52,13 @@ __all__ = [
     "token_in",
     "unsubscribe_address",
     "verify_token",
-]
+]  # the names _HOMES holds, written out for type checkers
+
+
+def __getattr__(name: str) -> Any:
+    module = _HOME_OF.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # found once; later lookups do not come here
+    return value
