@@ -36,7 +36,7 @@ def big_draft(items: int) -> str:
         parts.append(
             f"\n## {n}. Story number {n} about the harbour & the council’s $4.2M plan\n\n"
             f"A paragraph with [the source for story {n}](https://example.com/story/{n}) and text.\n\n"
-            "A second paragraph, with “curly quotes” and a name: Айгерим Сапарова.\n"
+            f"A second paragraph of story {n}, with “curly quotes” and a name: Айгерим Сапарова.\n"
         )
     parts.append("\n## Wrapping Up\n\nThat is all. Read the [full report](https://example.com/report).\n")
     return "".join(parts)

@@ -365,6 +365,26 @@ class _FrontMatterLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type
     }
 
 
+# A front-matter line whose value opens with a typographic quote: `subject: “Night trains: back”`.
+_CURLY_VALUE = re.compile(r"^\s*([A-Za-z_][\w-]*)\s*:\s+([“‘„«])")
+
+
+def curly_quoted(line: str) -> str | None:
+    """The key of a front-matter line whose value opens with a curly quote (“ ‘ „ «), else None.
+    YAML takes only straight quotes as quotes: it keeps curly ones as part of the text, and a
+    ': ' or ' #' inside them breaks or cuts the value."""
+    match = _CURLY_VALUE.match(line)
+    return match.group(1) if match else None
+
+
+def curly_quote_message(key: str) -> str:
+    """What lint says of a value in curly quotes: what it is, and the fix."""
+    return (
+        f"'{key}' is in curly quotes (“…”), which YAML does not read as quotes:"
+        ' write straight quotes ("…") around it'
+    )
+
+
 def _front_matter(lines: tuple[str, ...]) -> tuple[FrontMatter, int]:
     """Split off the front matter; returns it and the index of the body's first line."""
     if not lines or lines[0].strip() != "---":
@@ -393,9 +413,11 @@ def _front_matter(lines: tuple[str, ...]) -> tuple[FrontMatter, int]:
             if "mapping" in problem
             else ""
         )
-        return FrontMatter(
-            {}, {}, 1, end, (line, f"front matter is not valid YAML: {problem}{hint}")
-        ), close + 1
+        message = f"front matter is not valid YAML: {problem}{hint}"
+        curly = curly_quoted(lines[line - 1]) if 1 < line <= close else None
+        if curly is not None:  # the editor did quote it, with a word processor's quotes
+            message = curly_quote_message(curly)
+        return FrontMatter({}, {}, 1, end, (line, message)), close + 1
     finally:
         loader.dispose()
     if not isinstance(values, dict):

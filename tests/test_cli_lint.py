@@ -58,7 +58,12 @@ def test_fix_renumbers_items_and_changes_nothing_else(digest, write_draft) -> No
     path = write_draft(broken.replace("\n", "\r\n"))
     result = digest("lint", "--fix", str(path))
     assert result.exit_code == 0, result.stdout
-    assert "renumbered 2 item headings" in result.stderr
+    assert result.stderr.splitlines()[:3] == [
+        "drafts/2026-11-20-test.md:11: item-numbering: item 3 renumbered to 1",
+        "drafts/2026-11-20-test.md:19: item-numbering: item 7 renumbered to 3",
+        "Fixed 2 lines in drafts/2026-11-20-test.md; as it was: .digest/before-fix/2026-11-20-test.md",
+    ]
+    assert Path(".digest/before-fix/2026-11-20-test.md").read_bytes() == broken.replace("\n", "\r\n").encode()
     expected = broken.replace("## 3. The first", "## 1. The first").replace(
         "## 7) The third", "## 3) The third"
     )

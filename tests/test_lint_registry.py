@@ -13,7 +13,7 @@ from conftest import VALID_DRAFT
 from digestcli.config import LintConfig
 from digestcli.draft import locate, parse_draft
 from digestcli.errors import ConfigError
-from digestcli.lint import Finding, all_rules, check_rule_settings, lint_issue
+from digestcli.lint import Finding, all_rules, check_rule_settings, fixer_of, lint_issue
 from digestcli.lint.catalog import BEGIN, END, REGENERATE, markdown_table, table_in, with_table
 from digestcli.lint.fix import renumber
 
@@ -68,8 +68,13 @@ def test_the_table_has_a_row_per_rule_in_registry_order() -> None:
     assert "| `issue-reused` | error | no | (workspace) " in markdown_table()
 
 
+FIXABLE = ["front-matter", "item-numbering", "wrapup-missing", "item-not-heading", "paragraph-run"]
+
+
 def test_fixable_is_what_fix_repairs() -> None:
-    assert {name for name, spec in RULES.items() if spec.fixable} == {"item-numbering"}
+    assert [name for name, spec in RULES.items() if spec.fixable] == FIXABLE
+    assert all(fixer_of(name) is not None for name in FIXABLE)
+    assert not any(fixer_of(name) for name in RULES if name not in FIXABLE)
     broken = (
         VALID_DRAFT.replace("## 1. The first", "## 4. The first")
         .replace("## 2. The second", "## 4. The second")
@@ -132,7 +137,7 @@ def test_rules_as_json(digest) -> None:
     listed = json.loads(result.stdout)
     assert [r["name"] for r in listed] == list(RULES)
     assert all(set(r) == {"name", "severity", "fixable", "rendered", "workspace", "summary"} for r in listed)
-    assert [r["name"] for r in listed if r["fixable"]] == ["item-numbering"]
+    assert [r["name"] for r in listed if r["fixable"]] == FIXABLE
 
 
 def test_rules_needs_no_workspace_and_checks_nothing(digest, tmp_path: Path, monkeypatch) -> None:

@@ -42,6 +42,25 @@ CASES = [
     ("front-matter", ("issue: 7", "issue: 7\nid: weekly/7"), 6),
     ("front-matter", ("title: Test Weekly", "title: Test: Weekly: Broken"), 2),
     ("front-matter", ("---\ntitle", "title"), 1),
+    ("front-matter", ('"Test Weekly #7: three stories"', "“Test Weekly #7: three stories”"), 3),
+    ("front-matter", ("title: Test Weekly", "title: “Test Weekly”"), 2),
+    ("items-missing", ("## 1. The first story", "## Wrapping Up"), 11),
+    ("item-not-heading", ("## 2. The second story", "2. The second story"), 15),
+    (
+        "paragraph-run",
+        (
+            "Another paragraph, with a quotation: “we measured [it] twice.”",
+            "The council met on Tuesday and voted to fund the library for three more years.\n"
+            "Residents who spoke at the meeting asked for longer opening hours on weekends.\n"
+            "The library's director said she would look at the rota before the new year.",
+        ),
+        17,
+    ),
+    (
+        "duplicate-paragraph",
+        ("- a list item\n- and another", "Another paragraph, with a quotation: “we measured [it] twice.”"),
+        21,
+    ),
     ("intro-missing", ("Hello, and welcome to the seventh issue.\n", ""), 10),
     ("item-numbering", ("## 2. The second", "## 3. The second"), 15),
     ("item-numbering", ("## 3. The third", "## 2. The third"), 19),
@@ -76,6 +95,8 @@ CASES = [
     ("leftover-boilerplate", ("Another paragraph", "Comments\n\nAnother paragraph"), 17),
     ("leftover-boilerplate", ("Another paragraph", "Writer's picture Jane Doe\n\nAnother paragraph"), 17),
     ("leftover-boilerplate", ("Another paragraph", "Share on Facebook\n\nAnother paragraph"), 17),
+    ("leftover-boilerplate", ("Another paragraph", "Writer's pictureJane Doe\n\nAnother paragraph"), 17),
+    ("leftover-boilerplate", ("Another paragraph", "12 views0 comments\n\nAnother paragraph"), 17),
     ("subject-length", ("#7: three stories", "#7: " + "a very long subject line " * 4), 3),
     ("headline-length", ("The second story", "A headline " * 9), 15),
     ("preheader-missing", ('preheader: "Three short stories for the test suite."\n', ""), 1),

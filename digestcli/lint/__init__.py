@@ -4,8 +4,9 @@ Each rule is one small function registered with ``@rule`` under a stable name, w
 severity, a one-line summary, whether ``digest lint --fix`` repairs it, and what it reads: the
 draft (most rules), the workspace's other drafts and ledger (``workspace=True``) or the rendered
 email (``rendered=True``). A rule yields ``Report``s; ``run_rules`` applies the ``[lint.rules]``
-switches and severities to them, the same way for every kind, and returns ``Finding``s. Nothing
-here prints, and nothing here imports the renderer.
+switches and severities to them, the same way for every kind, and returns ``Finding``s. A fixable
+rule has a fix registered with ``@fixes``, which gives the ``Change``s that repair what it found
+(``digestcli.lint.fix`` makes them). Nothing here prints, and nothing here imports the renderer.
 """
 
 from __future__ import annotations
@@ -69,6 +70,17 @@ class Report:
     fixable: bool = True
 
 
+@dataclass(frozen=True)
+class Change:
+    """One line of a draft as a fix rewrites it: line ``line`` (from 1, as the parser counts)
+    becomes ``lines`` (one or more lines, without line breaks), and ``what`` says how, for the
+    editor. Every other byte of the draft stays as it was."""
+
+    line: int
+    lines: tuple[str, ...]
+    what: str
+
+
 # (subject, config) -> reports. The subject is the parsed Issue, or for a rendered rule the
 # RenderedEmail of digestcli.lint.rendered; a workspace rule also gets the Identities.
 RuleCheck = Callable[..., Iterable[Report]]
@@ -109,8 +121,11 @@ class Rule:
 
 
 _REGISTRY: dict[str, Rule] = {}  # filled by the rule modules' @rule; read it through all_rules()
+# (issue, config) -> the changes that repair what a fixable rule found; filled by @fixes.
+Fixer = Callable[[Issue, LintConfig], Iterable[Change]]
+_FIXERS: dict[str, Fixer] = {}
 # The rule modules, in the order the docs list their rules (each module's rules as written).
-_MODULES = ("structure", "text", "spelling", "links", "reach", "identity", "rendered")
+_MODULES = ("structure", "pasted", "text", "spelling", "links", "reach", "identity", "rendered")
 
 
 def rule(
@@ -135,6 +150,23 @@ def rule(
         return check
 
     return register
+
+
+def fixes(name: str) -> Callable[[Fixer], Fixer]:
+    """Register the decorated function as the fix of the rule ``name`` (which says ``fixable``):
+    ``digest lint --fix`` calls it when that rule found something it can fix."""
+
+    def register(fixer: Fixer) -> Fixer:
+        _FIXERS[name] = fixer
+        return fixer
+
+    return register
+
+
+def fixer_of(name: str) -> Fixer | None:
+    """The fix of a rule, or None when it has none."""
+    all_rules()
+    return _FIXERS.get(name)
 
 
 def _origin(check: RuleCheck) -> str:
@@ -191,14 +223,18 @@ def run_rules(
     *,
     rendered: bool = False,
     identities: Identities | None = None,
+    fixable_only: bool = False,
 ) -> list[Finding]:
     """Run every rule of one kind (the draft's, or with ``rendered`` the email's) that
     ``[lint.rules]`` leaves on, on ``subject``; the findings, at ``path``, sorted by place.
-    Workspace rules run only when ``identities`` is given."""
+    Workspace rules run only when ``identities`` is given; with ``fixable_only``, only the rules
+    that ``--fix`` repairs run."""
     findings: list[Finding] = []
     for spec in all_rules().values():
         if spec.network or spec.rendered != rendered:
             continue  # a network rule needs the links' answers: digestcli.linkcheck runs it
+        if fixable_only and not spec.fixable:
+            continue
         if effective_severity(spec.name, spec.severity, config) is None:
             continue
         extra: tuple[Any, ...] = ()

@@ -6,13 +6,25 @@ import datetime as dt
 import difflib
 import re
 from collections.abc import Iterator
+from dataclasses import replace
 
 from digestcli.config import LintConfig, NewsletterConfig
-from digestcli.draft import DEFAULT_WRAPUP, ISSUE_ID, Issue, Item, issue_id_of
-from digestcli.lint import Report, rule
+from digestcli.draft import (
+    DEFAULT_WRAPUP,
+    ISSUE_ID,
+    Issue,
+    Item,
+    curly_quote_message,
+    curly_quoted,
+    issue_id_of,
+)
+from digestcli.lint import Change, Report, fixes, rule
+from digestcli.lint.pasted import bare_headlines, plain_wrapup
 
 REQUIRED = ("title", "subject", "date")
 KNOWN = (*REQUIRED, "issue", "preheader", "id")
+# The curly quotes a word processor puts around a value, and the one that closes each.
+_CLOSING = {"“": "”", "‘": "’", "„": "“", "«": "»"}
 
 
 @rule(
@@ -20,16 +32,37 @@ KNOWN = (*REQUIRED, "issue", "preheader", "id")
     "error",
     "no front matter, YAML that does not parse, a missing `title`, `subject` or `date`, a date that is"
     " not a date, an `issue` that is not a positive whole number, an `id` that is not letters, digits,"
-    " `.`, `_`, `-`; an unknown key is a warning",
+    " `.`, `_`, `-`, a value in curly quotes (“…”: `--fix` makes them straight); an unknown key is a"
+    " warning",
+    fixable=True,
 )
 def front_matter(issue: Issue, config: LintConfig) -> Iterator[Report]:
+    # Only a value in curly quotes is for --fix to repair; the rest needs the editor.
+    for report in _front_matter_problems(issue):
+        curly = curly_quoted(issue.lines[report.line - 1]) if 0 < report.line <= len(issue.lines) else None
+        fixable = curly is not None and report.message == curly_quote_message(curly)
+        yield replace(report, fixable=fixable and _straightened(issue, report.line) is not None)
+
+
+def _front_matter_problems(issue: Issue) -> Iterator[Report]:
     front = issue.front
     if front.error:
         line, message = front.error
         yield Report(line, 1, message)
+        # The YAML is read no further, but a value in curly quotes is seen on its line: each is
+        # said, as `--fix` straightens each.
+        for other in range(2, front.end_line - 1 if front.end_line > 1 else 0):
+            key = curly_quoted(issue.lines[other - 1])
+            if other != line and key is not None and _straightened(issue, other) is not None:
+                yield Report(other, 1, curly_quote_message(key))
         return
     values = front.values
     where = front.start_line or 1
+    for key in values:
+        line = front.line_of(key)
+        # `“The Lantern”` keeps its quotes as text; `“PhoneGPT” Debuts` is text that starts with one.
+        if curly_quoted(issue.lines[line - 1]) == key and _straightened(issue, line) is not None:
+            yield Report(line, 1, curly_quote_message(key))
     for key in REQUIRED:
         if key not in values or values[key] is None or str(values[key]).strip() == "":
             state = "is empty" if key in values else "is missing"
@@ -68,6 +101,30 @@ def front_matter(issue: Issue, config: LintConfig) -> Iterator[Report]:
             yield Report(front.line_of(key), 1, f"unknown key '{key}'{hint}", severity="warning")
 
 
+def _straightened(issue: Issue, line: int) -> str | None:
+    """A front-matter line with its value's curly quotes made straight YAML quotes, or None when
+    the value is not one curly-quoted span (`“PhoneGPT” Debuts` is text that starts with a quote)."""
+    text = issue.lines[line - 1]
+    key, _, value = text.partition(":")
+    raw = value.strip()
+    closing = _CLOSING.get(raw[:1])
+    if closing is None or len(raw) < 2 or not raw.endswith(closing) or closing in raw[1:-1]:
+        return None
+    inner = raw[1:-1].replace("\\", "\\\\").replace('"', '\\"')
+    return f'{key}:{value[: len(value) - len(value.lstrip())]}"{inner}"'
+
+
+@fixes("front-matter")
+def straighten_quotes(issue: Issue, config: LintConfig) -> Iterator[Change]:
+    last = issue.front.end_line - 1 if issue.front.end_line > 1 else 0
+    for line in range(2, last + 1):
+        if curly_quoted(issue.lines[line - 1]) is None:
+            continue
+        fixed = _straightened(issue, line)
+        if fixed is not None:
+            yield Change(line, (fixed,), f"curly quotes made straight: {fixed.strip()}")
+
+
 @rule(
     "title-mismatch",
     "warning",
@@ -101,6 +158,18 @@ def _first_heading_line(issue: Issue) -> int:
     return issue.intro.line
 
 
+@rule("items-missing", "error", "no items at all: not one `## N. Headline` story in the draft")
+def items_missing(issue: Issue, config: LintConfig) -> Iterator[Report]:
+    if issue.items or issue.front.end_line >= len(issue.lines):
+        return  # a file that is front matter alone, or none: front-matter says what is wrong
+    line = issue.wrapup.line if issue.wrapup else issue.intro.line
+    yield Report(
+        min(line, len(issue.lines)),
+        1,
+        "no items: each story starts with a heading '## N. Headline' (1, 2, 3 …) before the wrap-up",
+    )
+
+
 @rule("intro-missing", "error", "no paragraph (the greeting) before item 1")
 def intro_missing(issue: Issue, config: LintConfig) -> Iterator[Report]:
     if issue.intro.paragraphs() == 0:
@@ -116,6 +185,13 @@ def intro_missing(issue: Issue, config: LintConfig) -> Iterator[Report]:
 )
 def item_numbering(issue: Issue, config: LintConfig) -> Iterator[Report]:
     fix = "; `digest lint --fix` renumbers the items"
+    # With story headlines still written as text, the items are not all there yet: renumbering
+    # them now would number around the missing ones. The headings come first.
+    pending = next(bare_headlines(issue), None) is not None
+    if pending:
+        fix = (
+            "; make the headlines written as text headings first (`digest lint --fix` does), then look again"
+        )
     previous: Item | None = None
     seen: dict[int, Item] = {}
     for item in issue.items:
@@ -130,21 +206,55 @@ def item_numbering(issue: Issue, config: LintConfig) -> Iterator[Report]:
         n = item.number
         if previous is None:
             if n != 1:
-                yield Report(item.line, item.column, f"items start at {n}, not 1{fix}")
+                yield Report(item.line, item.column, f"items start at {n}, not 1{fix}", fixable=not pending)
         elif n in seen:
-            yield Report(item.line, item.column, f"item {n} appears twice (also at line {seen[n].line}){fix}")
+            yield Report(
+                item.line,
+                item.column,
+                f"item {n} appears twice (also at line {seen[n].line}){fix}",
+                fixable=not pending,
+            )
         elif n < previous.number:  # type: ignore[operator]
             yield Report(
-                item.line, item.column, f"item {n} comes after item {previous.number}: out of order{fix}"
+                item.line,
+                item.column,
+                f"item {n} comes after item {previous.number}: out of order{fix}",
+                fixable=not pending,
             )
         elif n != previous.number + 1:  # type: ignore[operator]
             missing = previous.number + 1  # type: ignore[operator]
             gap = f"{missing}" if n == missing + 1 else f"{missing}–{n - 1}"
             yield Report(
-                item.line, item.column, f"item {n} follows item {previous.number}: {gap} missing{fix}"
+                item.line,
+                item.column,
+                f"item {n} follows item {previous.number}: {gap} missing{fix}",
+                fixable=not pending,
             )
         seen.setdefault(n, item)
         previous = item
+
+
+# The number of an ATX item heading, as draft.ITEM_HEADING reads it ("1.5 million" is no number).
+_NUMBER = re.compile(r"^(\s{0,3}##\s+)(\d+)(?=\s*[.)](?!\d))")
+
+
+@fixes("item-numbering")
+def renumbering(issue: Issue, config: LintConfig) -> Iterator[Change]:
+    """The numbered item headings renumbered 1, 2, 3 …: headings with no number are left alone
+    (lint still reports them), and so is the rest of each line."""
+    expected = 1
+    for item in issue.items:
+        if item.number is None:
+            continue
+        line = issue.lines[item.line - 1]
+        match = _NUMBER.match(line)
+        if match and int(match.group(2)) != expected:
+            yield Change(
+                item.line,
+                (f"{match.group(1)}{expected}{line[match.end() :]}",),
+                f"item {match.group(2)} renumbered to {expected}",
+            )
+        expected += 1
 
 
 @rule("item-headline-empty", "error", "an item heading with a number but no headline: `## 3.`")
@@ -164,12 +274,26 @@ def item_body_empty(issue: Issue, config: LintConfig) -> Iterator[Report]:
 @rule(
     "wrapup-missing",
     "error",
-    f"no `## {DEFAULT_WRAPUP}` (in any case; its name is `[lint] wrapup_heading`)",
+    f"no `## {DEFAULT_WRAPUP}` (in any case; its name is `[lint] wrapup_heading`); `--fix` makes a"
+    f" plain-text `{DEFAULT_WRAPUP}` line the heading",
+    fixable=True,
 )
 def wrapup_missing(issue: Issue, config: LintConfig) -> Iterator[Report]:
-    if issue.wrapup is None:
-        line = max(len(issue.lines), 1)
-        yield Report(line, 1, f"no '## {config.wrapup_heading}' section: add one after the last item")
+    if issue.wrapup is not None:
+        return
+    plain = plain_wrapup(issue, config)
+    if plain is not None:
+        yield Report(
+            plain,
+            1,
+            f"'{issue.lines[plain - 1].strip()}' is text, not the wrap-up heading: write"
+            f" '## {config.wrapup_heading}' (`digest lint --fix` does)",
+        )
+        return
+    line = max(len(issue.lines), 1)
+    yield Report(
+        line, 1, f"no '## {config.wrapup_heading}' section: add one after the last item", fixable=False
+    )
 
 
 @rule("wrapup-not-last", "error", "a level-2 heading after the wrap-up, which closes the issue")
