@@ -180,6 +180,122 @@ def new(
     say(f"Next: replace the TODOs, then run: digest lint {shown(made.path)}")
 
 
+@app.command()
+@reported
+def init(
+    folder: Annotated[
+        Path | None, typer.Argument(help="The workspace's folder (made if missing).", show_default="here")
+    ] = None,
+    *,
+    title: Annotated[
+        str | None, typer.Option(help="The newsletter's name.", show_default="Example Weekly")
+    ] = None,
+) -> None:
+    """Make a folder a workspace: digest.toml, drafts/, templates/ and an example subscribers.csv.
+
+    digest.toml lists every setting, commented, with what it does and its default; templates/
+    holds copies of the templates you are meant to change (the new-draft scaffold, the email's
+    HTML and text). A file already there is never overwritten: it is kept and reported as such,
+    so running init again only adds what is missing.
+
+    [b]Examples[/b]
+
+      digest init lantern --title "The Lantern Weekly"
+      digest init                    this folder
+    """
+    from digestcli.scaffold import init_workspace, next_steps
+
+    root = folder or Path.cwd()
+    made = init_workspace(root, title=title)
+    here = root.resolve() == Path.cwd().resolve()
+    place = "this folder" if here else f"{shown(root)}/"
+    say(f"Workspace in {place}: {len(made.created)} created, {len(made.kept)} already there and kept")
+    width = max(len(part.name) for part in made.parts)
+    for part in made.parts:
+        say(f"  {'created' if part.created else 'kept   '}  {part.name:{width}}  {part.about}")
+    say("Next:")
+    for step in next_steps(made, folder=None if here else shown(root)):
+        say(f"  {step}")
+
+
+# ------------------------------------------------------------------------------------- import
+
+
+@app.command("import")
+@reported
+def import_(
+    source: Annotated[
+        str | None,
+        typer.Argument(
+            metavar="SOURCE",
+            help="A text or HTML file, or - for standard input.",
+            show_default="standard input",
+        ),
+    ] = None,
+    *,
+    date: Annotated[
+        str | None,
+        typer.Option(help="The issue's date, YYYY-MM-DD.", show_default="the paste's date line, or today"),
+    ] = None,
+    title: Annotated[
+        str | None,
+        typer.Option(help="The newsletter's name.", show_default="digest.toml's, or the paste's title line"),
+    ] = None,
+    subject: Annotated[
+        str | None, typer.Option(help="The subject line.", show_default="the first headlines")
+    ] = None,
+    slug: Annotated[
+        str | None, typer.Option(help="The file name after the date.", show_default="from the title")
+    ] = None,
+    stdout: Annotated[
+        bool, typer.Option("--stdout", help="Print the draft instead of writing it to drafts/.")
+    ] = False,
+) -> None:
+    """Make a draft of a page you copied: a blog post pasted as text, a saved page, clipboard HTML.
+
+    Finds the title, the greeting, the numbered stories (a line like "3. Headline" becomes
+    "## 3. Headline", numbered as pasted), the wrap-up and the paragraphs, whether the paste
+    separates them with blank lines or puts one per line. Page chrome ("Writer's picture",
+    "2 min read", "12 views", "Comments" in any language, "Recent Posts") is left out and every
+    line left out is listed with its line in the source; a line it cannot place stays where it
+    was. From HTML, links, emphasis, images and lists are kept. The draft gets the next issue
+    number, a suggested subject and preheader, and is never written over an existing file.
+
+    [b]Examples[/b]
+
+      digest import pasted.txt                       write drafts/DATE-SLUG.md
+      pbpaste | digest import - --date 2026-11-27    from the clipboard (macOS)
+      digest import saved-post.html --stdout         print the draft instead
+    """
+    from digestcli.importer import import_paste, read_paste
+
+    stdin = sys.stdin.buffer if source in (None, "-") else None
+    if stdin is not None and sys.stdin.isatty():
+        say("Paste the page, then press Ctrl-D (Ctrl-Z and Enter on Windows):", err=True)
+    paste = read_paste(source, stdin)
+    made = import_paste(
+        paste, workspace(), date=_parse_date(date), title=title, subject=subject, slug=slug, write=not stdout
+    )
+    if stdout:
+        sys.stdout.write(made.draft)
+        sys.stdout.flush()
+    where = "standard input" if paste.name == "standard input" else shown(paste.name)
+    report = [f"  {where}:{line.line}: {line.label}: {line.text}" for line in made.removed]
+    summary = f"{made.stories} stories, issue {made.issue}, dated {made.date.isoformat()}"
+    if made.path is not None:
+        say(f"Created {shown(made.path)} ({summary})")
+    else:
+        say(f"Imported {summary}", err=True)
+    if made.article:
+        say(f"Read {made.article}.", err=stdout)
+    left_out = f"Left out {len(made.removed)} {'line' if len(made.removed) == 1 else 'lines'} of the page"
+    say(f"{left_out}:" if made.removed else f"{left_out}.", err=stdout)
+    for line in report:
+        say(line, err=stdout)
+    if made.path is not None:
+        say(f"Next: read it through, then run: digest lint {shown(made.path)}")
+
+
 # --------------------------------------------------------------------------------------- lint
 
 
@@ -213,7 +329,13 @@ def lint(
     ] = (OutputFormat.text),
     strict: Annotated[bool, typer.Option("--strict", help="Fail on warnings too.")] = False,
     fix: Annotated[
-        bool, typer.Option("--fix", help="Renumber items 1..N in place (changes nothing else).")
+        bool,
+        typer.Option(
+            "--fix",
+            help="Repair in place what the fixable rules found (headlines made headings, blank lines"
+            " between run-together paragraphs, items renumbered …); print each change, then lint"
+            " again. The draft as it was is kept in .digest/before-fix/.",
+        ),
     ] = False,
     rendered: Annotated[
         bool,
@@ -248,7 +370,7 @@ def lint(
     [b]Examples[/b]
 
       digest lint                              every draft in drafts/
-      digest lint drafts/2026-11-20-weekly.md --fix
+      digest lint --fix                        repair a paste's headings, blank lines, numbers
       digest lint --format json | jq '.[].rule'
       digest lint --rules                      every rule, one line each
       digest lint --rules --format json | jq -r '.[] | select(.fixable) | .name'
@@ -331,14 +453,17 @@ def _lint_one(
 
     config = ws.config.lint
     text = read_text(path, "draft")
-    issue = parse_draft(text, path, wrapup_heading=config.wrapup_heading)
     if fix:
         from digestcli.lint.fix import fix_file
 
-        fixed, changed = fix_file(path, issue, text)
-        if changed:
-            say(f"Fixed {shown(path)}: renumbered {output.plural(changed, 'item heading')}", err=True)
-            issue = parse_draft(fixed, path, wrapup_heading=config.wrapup_heading)
+        result = fix_file(path, config, keep_in=ws.state / "before-fix")
+        for change in result.fixed:
+            say(f"{shown(path)}:{change.line}: {change.rule}: {change.what}", err=True)
+        if result.fixed:
+            kept = f"; as it was: {shown(result.kept)}" if result.kept else ""
+            say(f"Fixed {output.plural(len(result.fixed), 'line')} in {shown(path)}{kept}", err=True)
+        text = result.text
+    issue = parse_draft(text, path, wrapup_heading=config.wrapup_heading)
     findings: list[Any] = lint_issue(issue, config, identities)
     if rendered:
         from digestcli.lint.rendered import check_rendered
@@ -464,8 +589,10 @@ def preview(
 ) -> None:
     """Serve a live preview of a draft on 127.0.0.1, re-rendered as you edit.
 
-    The page reloads itself when the draft, a template or digest.toml changes; /text shows the
-    plain-text part. Stop it with Ctrl-C.
+    The page reloads itself when the draft, a template, digest.toml or the list changes; /text
+    shows the plain-text part. The first reader of the list (a made-up one when there is none)
+    fills the {{ reader.* }} slots, and the bar above the email shows the subject, the lint
+    findings and any error in the front matter. Stop it with Ctrl-C.
 
     [b]Example[/b]: digest preview drafts/2026-11-20-weekly.md --port 8025 --no-open
     """
@@ -473,7 +600,7 @@ def preview(
     from digestcli.preview import PreviewServer
 
     read_text(draft, "draft")  # a missing or unreadable draft is an error now, not a 500 page
-    server = PreviewServer(draft, workspace(), port=port)
+    server = PreviewServer(draft, workspace(), port=port, debug=_Session.debug)
     say(f"Previewing {shown(draft)} at {server.url}  (text part: {server.url}text; Ctrl-C stops)")
     if open_browser:
         import webbrowser
@@ -659,12 +786,12 @@ def send(
         settings_warnings,
         transport_for,
     )
+    from digestcli.delivery.plan import read_list
     from digestcli.draft import draft_ids, load_draft
     from digestcli.lint import send_blockers
     from digestcli.render import render_issue
     from digestcli.state import LEDGER_DB
     from digestcli.state.history import read_identities
-    from digestcli.subscribers import load_subscribers
 
     ws = workspace()
     issue = load_draft(draft, wrapup_heading=ws.config.lint.wrapup_heading)
@@ -684,7 +811,9 @@ def send(
         )
 
     list_path = ws.path(ws.config.delivery.subscribers)
-    readers = None if test is not None and not list_path.exists() else load_subscribers(list_path)
+    readers = None
+    if test is None or list_path.exists():
+        readers = read_list(ws)
     if readers is not None:
         output.show_skipped(readers, ws, verbose=verbose)
 
@@ -702,10 +831,7 @@ def send(
             limit=limit,
             draft=draft,
         )
-        to = f"{output.plural(len(readers.readers), 'reader')} in {shown(readers.path)}"
-        if readers.skipped:
-            to += f" ({output.plural(len(readers.skipped), 'row')} skipped)"
-        say(f"List       {to}")
+        say(f"List       {output.list_line(readers)}")
         held = [
             (len(plan.already_delivered), "already have it"),
             (len(plan.suppressed), "on the suppression list"),
@@ -773,6 +899,8 @@ def send(
             for note in published.notes:
                 say(f"{typer.style('note:', fg='cyan')} {note}", err=True)
 
+    from digestcli.delivery.workers import throttled
+
     progress, update = output.progress_bar()
     stop_signal = _StopSignals()
     try:
@@ -789,7 +917,7 @@ def send(
                 retry_failed=retry_failed,
                 allow_changed=allow_changed,
                 send_duplicates=send_duplicates,
-                progress=update,
+                progress=throttled(update),  # the bar is redrawn 10 times a second, not per message
                 draft=str(draft),
             )
     except SendInterrupted as stop:
@@ -880,6 +1008,8 @@ def status(
         what = f"for {issue_id}" if issue_id else "in this workspace"
         say(f"Nothing sent {what} yet.")
         return
+    from digestcli.state.feedback import status_lines
+
     for entry in found:
         last = dt.datetime.fromtimestamp(entry.last).strftime("%Y-%m-%d %H:%M")
         counts = ", ".join(f"{entry.counts[s]} {s}" for s in STATES if entry.counts.get(s))
@@ -889,6 +1019,12 @@ def status(
             say("Readers without the issue:")
             for row in entry.problems:
                 say(f"  {row.state:8} {row.address} (attempts: {row.attempts}) {row.reply}")
+        # What came back after the send (digest bounces): the rates providers judge a sender by.
+        lines, warnings = status_lines(ws.state, entry, detailed=bool(issue_id or len(found) == 1))
+        for line in lines:
+            say(line)
+        for warning in warnings:
+            say(f"{typer.style('warning:', fg='yellow')} {entry.issue_id}: {warning}", err=True)
     if any(e.problems for e in found) and not issue_id and len(found) > 1:
         say("Name a draft to see its failures: digest status DRAFT")
 
@@ -928,24 +1064,120 @@ def serve(
     *,
     host: Annotated[str, typer.Option(help="The address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=0, max=65535, help="The port; 0 picks a free one.")] = 8080,
+    behind_proxy: Annotated[
+        bool,
+        typer.Option(
+            "--behind-proxy",
+            help="Trust X-Forwarded-For from the reverse proxy in front (\\[serve] behind_proxy).",
+        ),
+    ] = False,
 ) -> None:
-    """Serve the web edition (site/, written by digest publish) over HTTP until Ctrl-C.
+    """Serve the web edition (site/) and the one-click unsubscribe URL over HTTP until stopped.
 
-    Files only: no directory listings, nothing outside the site's folder; one line is logged per
-    request. To face the internet, keep it on 127.0.0.1 behind a reverse proxy with TLS.
+    The path of \\[newsletter] unsubscribe_url shows a confirm page to a GET and unsubscribes on
+    a POST (RFC 8058 one-click, or the page's button): into this workspace's suppression list, or
+    by mail to unsubscribe_mailto when \\[serve] unsubscribe = "mail" (a server apart from the
+    sending workspace). Files only for the site: no listings, nothing outside it. One line is
+    logged per request. To face the internet, keep it on 127.0.0.1 behind a reverse proxy with
+    TLS. Ctrl-C or SIGTERM stops it.
 
-    [b]Example[/b]: digest serve --port 8080
+    [b]Examples[/b]
+
+      digest serve --port 8080
+      digest serve --port 8080 --behind-proxy     behind nginx or Caddy on this machine
     """
-    from digestcli.serve import SiteServer
+    from digestcli.serve import DigestServer
 
-    server = SiteServer.for_workspace(workspace(), host=host, port=port)
-    say(f"Serving {shown(server.site)}/ at {server.url} (Ctrl-C stops)", err=True)
+    server = DigestServer(
+        workspace(), host=host, port=port, behind_proxy=behind_proxy or None, debug=_Session.debug
+    )
+    for line in server.describe(shown):
+        say(line, err=True)
     try:
-        server.serve_forever()
+        with _StopSignals():  # SIGTERM (systemd) and SIGHUP stop it as Ctrl-C does
+            server.serve_forever()
     except KeyboardInterrupt:
         say("Stopped.", err=True)  # stopping a server is how it ends, not a failure
     finally:
         server.shutdown()
+
+
+# ------------------------------------------------------------------------------------ bounces
+
+
+@app.command()
+@reported
+def bounces(
+    *,
+    source: Annotated[
+        Path | None,
+        typer.Option(
+            "--from",
+            metavar="PATH",
+            help="Read a local Maildir folder or mbox file instead of the IMAP folder in \\[bounces].",
+            show_default=False,
+        ),
+    ] = None,
+    dry_run: Annotated[
+        bool,
+        typer.Option("--dry-run", help="Say what would be done; change nothing, here or in the mailbox."),
+    ] = False,
+    output_format: Annotated[
+        OutputFormat, typer.Option("--format", help="text for people, json for programs.")
+    ] = OutputFormat.text,
+) -> None:
+    """Read the bounce mailbox and act on what came back: bounces, complaints, unsubscribes.
+
+    Every message is classified. A hard bounce, a spam complaint or an unsubscribe puts the
+    reader on the suppression list (bounced, complained, unsubscribed) and on their record for
+    the issue (digest status DRAFT); a soft bounce is counted, and \\[bounces] soft_bounce_limit
+    of them on issues in a row suppress the reader as bounced. A block (a refusal about the
+    sending: DMARC, a banned IP) and a delay are listed and never count against the reader; an
+    unsubscribe asked in words that may not be this reader's or this list's is listed and left
+    in the mailbox for you. Only reports about mail digest
+    sent count: the VERP token, digest's Message-ID or the list's List-Id must say so. Each
+    report is acted on once (remembered by its Message-ID); handled reports are moved to
+    \\[bounces] done_folder. Mail that is not a report is left exactly as it was, and a report
+    digest cannot read is listed with its subject, never guessed. The IMAP password comes
+    from DIGEST_IMAP_PASSWORD.
+
+    [b]Examples[/b]
+
+      digest bounces --dry-run                 what would be done, changing nothing
+      digest bounces                           read the \\[bounces] IMAP folder and act
+      digest bounces --from ~/Mail/bounces     a Maildir folder synced by other means
+      digest bounces --from bounces.mbox --format json | jq '.counts'
+    """
+    from digestcli.bounces.act import read_bounces, summary_json, summary_lines
+    from digestcli.bounces.mailbox import open_mailbox
+
+    ws = workspace()
+    mailbox = open_mailbox(ws.config.bounces, source, dry_run=dry_run)
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    con = output.console(stderr=True)
+    progress = Progress(
+        TextColumn("Reading"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+        console=con, disable=not con.is_terminal,
+    )  # fmt: skip
+    task = progress.add_task("bounces", total=mailbox.count())
+    try:
+        with progress:
+            run = read_bounces(
+                ws,
+                mailbox,
+                dry_run=dry_run,
+                progress=lambda done, total: progress.update(task, completed=done, total=total),
+            )
+    finally:
+        mailbox.close()
+    if output_format is OutputFormat.json:
+        import json
+
+        typer.echo(json.dumps(summary_json(run), ensure_ascii=False, indent=2))
+        return
+    for line in summary_lines(run):
+        say(line)
 
 
 # -------------------------------------------------------------------------------- unsubscribe
@@ -961,17 +1193,28 @@ def unsubscribe(
     *,
     reason: Annotated[str, typer.Option(help="unsubscribed, bounced or complained.")] = "unsubscribed",
     show: Annotated[bool, typer.Option("--list", help="List the suppression list instead.")] = False,
+    undo: Annotated[
+        bool, typer.Option("--undo", help="Put the reader back on the list (the date is recorded).")
+    ] = False,
+    output_format: Annotated[
+        OutputFormat, typer.Option("--format", help="With --list: text for people, json for programs.")
+    ] = OutputFormat.text,
 ) -> None:
     """Add a reader to the suppression list, which every send respects.
 
     The list lives in the workspace's state (.digest/), not in subscribers.csv, so a reader
-    who left stays out even if the CSV is re-exported with their address in it.
+    who left stays out even if the CSV is re-exported with their address in it. `digest
+    bounces` adds the readers whose mail bounced, who complained or who asked by mail.
+    --undo puts a reader back (one who subscribed again, a bounce that was their mailbox's
+    passing fault); the list keeps a history of both.
 
     [b]Examples[/b]
 
       digest unsubscribe reader@example.com
       digest unsubscribe reader@example.com --reason bounced
       digest unsubscribe --list
+      digest unsubscribe --list --format json | jq -r '.[] | select(.reason == "bounced") | .address'
+      digest unsubscribe --undo reader@example.com
     """
     from digestcli.state.suppressions import SuppressionList
 
@@ -979,11 +1222,19 @@ def unsubscribe(
     suppressions = SuppressionList(ws.state)
     if show:
         entries = suppressions.entries()
+        if output_format is OutputFormat.json:
+            import json
+
+            listed = [{"address": e.address, "reason": e.reason, "since": e.since} for e in entries]
+            typer.echo(json.dumps(listed, ensure_ascii=False, indent=2))
+            return
         for entry in entries:
-            say(f"{entry.address}  {entry.reason}  {entry.note}".rstrip())
-        say(f"{output.plural(len(entries), 'address')} suppressed.", err=True)
+            say(f"{entry.address}  {entry.reason}  {entry.since[:10]}  {entry.note}".rstrip())
+        say(f"{len(entries):,} address{'' if len(entries) == 1 else 'es'} suppressed.", err=True)
         return
     if not address:
+        if undo:
+            raise UsageError("name the address to put back", hint="--list shows who is suppressed")
         raise UsageError("name an address to unsubscribe", hint="or --list to see the list")
     from digestcli.message import unsubscribe_address
 
@@ -993,6 +1244,15 @@ def unsubscribe(
         raise UsageError(
             f"{address!r} is neither an address nor a valid unsubscribe token (or a link holding one)"
         )
+    if undo:
+        was = suppressions.undo(found, note="digest unsubscribe --undo")
+        if was is None:
+            raise DigestError(
+                f"{found.lower()} is not on the suppression list: nothing to undo",
+                hint="digest unsubscribe --list shows who is",
+            )
+        say(f"{was.address} is back (it was {was.reason} since {was.since[:10]}): the next send mails it.")
+        return
     entry = suppressions.add(found, reason=reason)
     say(f"{entry.address} is {entry.reason}: no further issues will be sent to it.")
 

@@ -5,6 +5,7 @@ Every setting has a default, so a folder with nothing but ``drafts/`` is a works
 
 from __future__ import annotations
 
+import codecs
 import dataclasses
 import difflib
 import re
@@ -75,6 +76,14 @@ class DeliveryConfig:
     max_connection_failures: int = 5  # in a row, before the send stops...
     patience: float = 60.0  # ...and only once connections have failed for this many seconds
     timeout: float = 30.0  # seconds for any one SMTP exchange
+    encoding: str = "utf-8"  # the list's; "cp1252" for a CSV Excel saved as plain "CSV"
+    # Which of the list's columns is which, when digest does not recognise them itself: part of a
+    # reader (exports.ROLES) -> the column's header as written, like {email = "Courriel"}.
+    columns: dict[str, str] = field(default_factory=dict)
+    # The envelope sender (MAIL FROM, Return-Path) of every message, where bounces go; empty: the
+    # [newsletter] from address. verp: each reader's own, bounces+TOKEN@... (message.verp).
+    bounce_address: str = ""
+    verp: bool = False
 
 
 @dataclass(frozen=True)
@@ -84,6 +93,32 @@ class SmtpConfig:
     security: str = "starttls"  # "starttls" | "ssl" | "none"
     username: str = ""
     # the password is read from DIGEST_SMTP_PASSWORD at send time, never from a file
+
+
+@dataclass(frozen=True)
+class ServeConfig:
+    """``digest serve``: the web edition and the one-click unsubscribe endpoint."""
+
+    # "direct": into this workspace's suppression list; "mail": passed on to
+    # [newsletter] unsubscribe_mailto for `digest bounces` (a server apart from the sending
+    # workspace); "off": the site only
+    unsubscribe: str = "direct"
+    behind_proxy: bool = False  # trust X-Forwarded-For (set by the reverse proxy in front)
+    requests_per_minute: int = 60  # per client, in bursts of as many; 0 means no limit
+
+
+@dataclass(frozen=True)
+class BouncesConfig:
+    """``digest bounces``: the IMAP mailbox that bounces, complaints and unsubscribes come back to."""
+
+    host: str = ""  # empty: no mailbox to read; `digest bounces --from PATH` reads a local one
+    port: int = 993
+    security: str = "ssl"  # "ssl" (port 993) | "starttls" (143) | "none"
+    username: str = ""  # the password comes from DIGEST_IMAP_PASSWORD, never from a file
+    folder: str = "INBOX"
+    done_folder: str = "digest-processed"  # where handled reports go; "" flags them \Seen in place
+    soft_bounce_limit: int = 3  # soft bounces on issues in a row before a reader is suppressed
+    timeout: float = 30.0  # seconds for one IMAP exchange
 
 
 @dataclass(frozen=True)
@@ -97,10 +132,13 @@ class Config:
     web: WebConfig = field(default_factory=WebConfig)
     delivery: DeliveryConfig = field(default_factory=DeliveryConfig)
     smtp: SmtpConfig = field(default_factory=SmtpConfig)
+    serve: ServeConfig = field(default_factory=ServeConfig)
+    bounces: BouncesConfig = field(default_factory=BouncesConfig)
 
 
 SMTP_SECURITIES = ("starttls", "ssl", "none")
 TRANSPORTS = ("outbox", "smtp")
+UNSUBSCRIBE_MODES = ("direct", "mail", "off")  # [serve] unsubscribe
 
 # digest.toml keys that are Python keywords or read badly as attributes
 _ALIASES = {"from": "sender"}
@@ -108,9 +146,13 @@ _CHOICES = {
     ("lint", "spelling"): ("any", "us", "gb"),
     ("delivery", "transport"): TRANSPORTS,
     ("smtp", "security"): SMTP_SECURITIES,
+    ("serve", "unsubscribe"): UNSUBSCRIBE_MODES,
+    ("bounces", "security"): SMTP_SECURITIES,
 }
 _SEVERITIES = ("off", "warning", "error")
 _REQUIRED_TEXT = {"title", "from", "wrapup_heading", "transport", "subscribers", "outbox", "host", "security"}
+_REQUIRED_TEXT |= {"folder"}  # [bounces]
+_MAY_BE_EMPTY = {"bounces.host"}  # no mailbox to read: `digest bounces --from PATH` only
 _Where = Callable[[str], str | None]  # a dotted key -> where an error about it says it is
 
 
@@ -219,6 +261,8 @@ def _build(cls: type, raw: Any, where: _Where, section: str) -> Any:
 def _coerce(kind: Any, value: Any, where: _Where, dotted: str, key: str) -> Any:
     if isinstance(kind, type) and dataclasses.is_dataclass(kind):
         return _build(kind, value, where, dotted)
+    if dotted == "delivery.columns":
+        return _list_columns(value, where, dotted)
     if kind == dict[str, str]:  # [lint.rules]
         if not isinstance(value, dict):
             raise ConfigError(f"'{dotted}' must be a table", where=where(dotted))
@@ -246,11 +290,37 @@ def _coerce(kind: Any, value: Any, where: _Where, dotted: str, key: str) -> Any:
         raise ConfigError(f"'{dotted}' must be {wanted}, not {value!r}", where=where(dotted))
     if kind is bool:
         return value
-    if kind is str and key in _REQUIRED_TEXT and not value.strip():
+    if kind is str and key in _REQUIRED_TEXT and dotted not in _MAY_BE_EMPTY and not value.strip():
         raise ConfigError(f"'{dotted}' cannot be empty", where=where(dotted))
     if kind in (int, float) and value < 0:
         raise ConfigError(f"'{dotted}' cannot be negative", where=where(dotted))
     return float(value) if kind is float else value
+
+
+def _list_columns(value: Any, where: _Where, dotted: str) -> dict[str, str]:
+    """``[delivery] columns``: a table of parts of a reader (exports.ROLES) -> the list's header."""
+    from digestcli.exports import ROLES
+
+    if not isinstance(value, dict):
+        raise ConfigError(
+            f"'{dotted}' must be a table, like {{ email = \"E-mail Address\" }}", where=where(dotted)
+        )
+    for role, header in value.items():
+        if role not in ROLES:
+            close = difflib.get_close_matches(role, ROLES, n=1)
+            hint = f"did you mean '{close[0]}'?" if close else f"the parts are {', '.join(ROLES)}"
+            raise ConfigError(f"unknown part '{dotted}.{role}'", where=where(f"{dotted}.{role}"), hint=hint)
+        if not isinstance(header, str) or not header.strip():
+            raise ConfigError(
+                f"'{dotted}.{role}' must be a column's header, as text", where=where(f"{dotted}.{role}")
+            )
+    if "name" in value and ("first_name" in value or "last_name" in value):
+        raise ConfigError(
+            f"'{dotted}' names both name and first_name or last_name",
+            where=where(dotted),
+            hint="either the one column with the whole name, or first_name and last_name",
+        )
+    return dict(value)
 
 
 _TABLE_HEADER = re.compile(r"\s*\[\[?([^\]]*)\]")
@@ -406,7 +476,22 @@ def _validate(config: Config, where: _Where) -> None:
     if news.reply_to:
         split_address(news.reply_to, "newsletter.reply_to", where("newsletter.reply_to"))
     check_unsubscribe_url(news.unsubscribe_url, where("newsletter.unsubscribe_url"))
-    check_unsubscribe_mailto(news.unsubscribe_mailto, where("newsletter.unsubscribe_mailto"))
+    mailto = check_unsubscribe_mailto(news.unsubscribe_mailto, where("newsletter.unsubscribe_mailto"))
+    # `digest bounces` reads any mail to the unsubscribe address as its sender's unsubscribe: a
+    # reply to the newsletter, or a bounce, landing there must not be one.
+    others = {
+        "newsletter.from": news.sender,
+        "newsletter.reply_to": news.reply_to,
+        "delivery.bounce_address": config.delivery.bounce_address,
+    }
+    for key, value in others.items():
+        if mailto and value and split_address(value, key, where(key))[1].lower() == mailto.lower():
+            raise ConfigError(
+                f"newsletter.unsubscribe_mailto is the {key} address ({mailto})",
+                where=where("newsletter.unsubscribe_mailto"),
+                hint="give it a mailbox of its own, like unsubscribe@… delivered to the bounce mailbox:"
+                " every mail sent to it is read as an unsubscribe by its sender",
+            )
     if not check_list_id(news.list_id, where("newsletter.list_id")):
         derived = derived_list_id(sender)
         if not _LIST_ID.fullmatch(derived):
@@ -416,6 +501,12 @@ def _validate(config: Config, where: _Where) -> None:
                 where=where("newsletter.from"),
                 hint=f"set newsletter.list_id to {_LIST_ID_HINT}",
             )
+    if config.serve.unsubscribe == "mail" and not news.unsubscribe_mailto.strip():
+        raise ConfigError(
+            'serve.unsubscribe is "mail", and newsletter.unsubscribe_mailto is empty',
+            where=where("serve.unsubscribe"),
+            hint="set newsletter.unsubscribe_mailto to the mailbox `digest bounces` reads",
+        )
     for key in ("base_url", "subscribe_url"):
         url = getattr(config.web, key)
         if url and (not url.startswith(("https://", "http://")) or not _PRINTABLE.fullmatch(url)):
@@ -424,6 +515,16 @@ def _validate(config: Config, where: _Where) -> None:
                 where=where(f"web.{key}"),
                 hint="a full http(s):// address with no spaces, like https://lantern.example.org/issues/",
             )
+    _validate_bounces(config.bounces, where)
+    _validate_envelope(config, sender, where)
+    try:
+        codecs.lookup(config.delivery.encoding)
+    except LookupError:
+        raise ConfigError(
+            f"delivery.encoding is {config.delivery.encoding!r}: not an encoding digest knows",
+            where=where("delivery.encoding"),
+            hint='"utf-8" (the default), "cp1252" (a CSV Excel saved as plain "CSV"), "utf-16"',
+        ) from None
     for (section, key), choices in _CHOICES.items():
         value = getattr(getattr(config, section), key)
         if value not in choices:
@@ -431,6 +532,56 @@ def _validate(config: Config, where: _Where) -> None:
             raise ConfigError(
                 f"'{dotted}' is {value!r}; choose one of {', '.join(choices)}", where=where(dotted)
             )
+
+
+def _validate_envelope(config: Config, sender: str, where: _Where) -> None:
+    """[delivery] bounce_address: one bare address; with verp, one with room for the token."""
+    delivery = config.delivery
+    bounce = delivery.bounce_address.strip()
+    if bounce:
+        name, address = split_address(bounce, "delivery.bounce_address", where("delivery.bounce_address"))
+        if name or address != bounce:
+            raise ConfigError(
+                f"delivery.bounce_address is {delivery.bounce_address!r}",
+                where=where("delivery.bounce_address"),
+                hint="the bare address bounces go to, like bounces@example.org: no name, no <>",
+            )
+    if delivery.verp:
+        from digestcli.message.verp import check_bounce_address
+
+        why = check_bounce_address(bounce or sender)
+        if why:
+            key = "delivery.bounce_address" if bounce else "newsletter.from"
+            raise ConfigError(
+                f"delivery.verp is on, but {why}",
+                where=where(key if bounce else "delivery.verp"),
+                hint=f"set {key} to an address with a shorter local part, or verp = false",
+            )
+
+
+def _validate_bounces(bounces: BouncesConfig, where: _Where) -> None:
+    if not 0 < bounces.port < 65536:
+        raise ConfigError(f"bounces.port is {bounces.port}", where=where("bounces.port"), hint="1 to 65535")
+    if bounces.soft_bounce_limit < 1:
+        raise ConfigError(
+            "bounces.soft_bounce_limit is 0",
+            where=where("bounces.soft_bounce_limit"),
+            hint="1 or more: how many issues in a row may soft-bounce before a reader is left out",
+        )
+    if bounces.done_folder.strip() == bounces.folder.strip():
+        raise ConfigError(
+            f"bounces.done_folder is the folder it reads ({bounces.folder!r})",
+            where=where("bounces.done_folder"),
+            hint='name another folder, or "" to flag handled reports where they are',
+        )
+    host = bounces.host
+    # One colon is a port written into the host; an IPv6 address has several.
+    if host and (any(c in host for c in " /@") or host.count(":") == 1 or not _PRINTABLE.fullmatch(host)):
+        raise ConfigError(
+            f"bounces.host is {bounces.host!r}",
+            where=where("bounces.host"),
+            hint="a host name or address, like imap.example.org; the port goes in bounces.port",
+        )
 
 
 # -- example values left in the settings --------------------------------------------------------
@@ -484,6 +635,8 @@ def example_settings(config: Config) -> list[ExampleSetting]:
     address_why = "the built-in example address"
     check("newsletter.from", news.sender, _domain_of(news.sender), default.sender, address_why)
     check("newsletter.reply_to", news.reply_to, _domain_of(news.reply_to), default.reply_to, address_why)
+    bounce = config.delivery.bounce_address
+    check("delivery.bounce_address", bounce, _domain_of(bounce), "", address_why)
     url = news.unsubscribe_url
     check(
         "newsletter.unsubscribe_url", url, _host_of(url), default.unsubscribe_url, "the built-in example URL"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import itertools
 import os
 import sys
 import time
@@ -54,7 +55,10 @@ def print_findings(findings: list[Any]) -> None:
 
 
 def plural(n: int, word: str) -> str:
-    return f"{n:,} {word}{'' if n == 1 else 's'}"
+    """``1 draft``, ``2 drafts``, ``3 addresses``: English plurals of the words digest counts."""
+    if n == 1:
+        return f"{n:,} {word}"
+    return f"{n:,} {word}{'es' if word.endswith(('s', 'sh', 'ch', 'x')) else 's'}"
 
 
 def lint_summary(checked: int, errors: int, warnings: int, findings: list[Any], unreadable: int) -> str:
@@ -76,19 +80,36 @@ def size(n: int) -> str:
 
 def show_skipped(readers: Any, ws: Workspace, *, verbose: bool) -> None:
     """The list's skipped rows: the first few on screen (all with --verbose), and all of them in a
-    file named on screen, so none goes unseen."""
-    rows = readers.skipped
-    for row in rows if verbose else rows[:SKIPPED_SHOWN]:
+    file named on screen, so none goes unseen. Read from the list as they are shown."""
+    count = readers.skipped_count
+    rows = readers.skipped_rows()
+    for row in rows if verbose else itertools.islice(rows, SKIPPED_SHOWN):
         say(f"{typer.style('skipped', fg='yellow')} {shown(readers.path)}:{row.line}: {row.reason}", err=True)
-    if len(rows) > SKIPPED_SHOWN and not verbose:
+    if count > SKIPPED_SHOWN and not verbose:
         from digestcli.state import write_skipped_rows
 
-        written = write_skipped_rows(ws.state, readers.path, rows)
+        written = write_skipped_rows(ws.state, readers.path, readers.skipped_rows(), count)
         say(
-            f"… and {len(rows) - SKIPPED_SHOWN:,} more skipped rows: all {len(rows):,} are in"
+            f"… and {count - SKIPPED_SHOWN:,} more skipped rows: all {count:,} are in"
             f" {shown(written)} (--verbose lists them here)",
             err=True,
         )
+
+
+def list_line(readers: Any) -> str:
+    """The confirmation screen's word on the list: its readers, and every row left out, by why."""
+    notes = []
+    if readers.skipped_count:
+        invalid = readers.skipped_count - readers.duplicates
+        kinds = [f"{invalid:,} invalid"] if invalid else []
+        if readers.duplicates:
+            kinds.append(plural(readers.duplicates, "duplicate"))
+        notes.append(f"{plural(readers.skipped_count, 'row')} skipped: {', '.join(kinds)}")
+    if readers.gone:  # an export's own record of who left: counted, never mailed
+        marked = ", ".join(f"{count:,} {why}" for why, count in readers.gone.items())
+        notes.append(f"{sum(readers.gone.values()):,} left out as the list marks them: {marked}")
+    line = f"{plural(readers.count, 'reader')} in {shown(readers.path)}"
+    return f"{line} ({'; '.join(notes)})" if notes else line
 
 
 def confirm(question: str) -> bool:
