@@ -9,6 +9,7 @@ under ``--debug``. Heavy modules are imported inside the commands that need them
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import datetime as dt
 import functools
@@ -1257,10 +1258,47 @@ def unsubscribe(
     say(f"{entry.address} is {entry.reason}: no further issues will be sent to it.")
 
 
+def _command_named(argv: list[str]) -> str | None:
+    """The command a command line runs (`lint` in `digest -C site lint --fix`), or None when it asks
+    for the top level's help, names none, or completes a word in the shell."""
+    if any(name.startswith("_DIGEST_COMPLETE") for name in os.environ):
+        return None
+    words = iter(argv)
+    for word in words:
+        if word in ("-h", "--help"):
+            return None
+        if word in ("-C", "--workspace"):
+            next(words, None)
+        elif not word.startswith("-"):
+            return word
+    return None
+
+
+def app_for(argv: list[str]) -> typer.Typer:
+    """The app with only the command that ``argv`` runs: Typer builds every command it holds (their
+    options, help and types) at each start, and one is all a run needs. A name that is no command
+    keeps them all, so that the error can list them."""
+    name = _command_named(argv)
+    commands = [
+        c for c in app.registered_commands if c.callback and (c.name or _typer_name(c.callback)) == name
+    ]
+    groups = [g for g in app.registered_groups if g.name == name]
+    if not commands and not groups:
+        return app
+    only = copy.copy(app)
+    only.registered_commands = commands
+    only.registered_groups = groups
+    return only
+
+
+def _typer_name(callback: Callable[..., Any]) -> str:
+    return callback.__name__.lower().replace("_", "-")  # as Typer names a command by its function
+
+
 def main() -> None:
     """The console script: run the app, with Ctrl-C outside a command exiting 130 too."""
     try:
-        app()
+        app_for(sys.argv[1:])()
     except KeyboardInterrupt:
         say("interrupted", err=True)
         raise SystemExit(ExitCode.INTERRUPTED) from None

@@ -16,7 +16,6 @@ from functools import cache
 from pathlib import Path
 from typing import Any, ClassVar
 
-import yaml
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
@@ -346,6 +345,8 @@ def _first_alias(source: str) -> int | None:
     """The file line of the first YAML alias in the front matter, if any."""
     if "*" not in source:
         return None
+    import yaml
+
     try:
         for token in yaml.scan(source, Loader=yaml.SafeLoader):
             if isinstance(token, yaml.AliasToken):
@@ -355,14 +356,71 @@ def _first_alias(source: str) -> int | None:
     return None
 
 
-class _FrontMatterLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
+@cache
+def _loader_class() -> Any:
     """YAML that leaves dates as text: lint then says what is wrong with a bad one, instead of
-    YAML raising on `2026-13-45`."""
+    YAML raising on `2026-13-45`. (PyYAML loads on first use: most front matter never needs it.)"""
+    import yaml
 
-    yaml_implicit_resolvers: ClassVar[dict[str, list[tuple[str, re.Pattern[str]]]]] = {
-        first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
-        for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-    }
+    class FrontMatterLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
+        yaml_implicit_resolvers: ClassVar[dict[str, list[tuple[str, re.Pattern[str]]]]] = {
+            first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+            for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+        }
+
+    return FrontMatterLoader
+
+
+# The front matter digest writes and editors type: flat `key: value` lines whose values YAML reads
+# as plain text, quoted text without escapes, a date or a whole number. Such lines are read here
+# without loading PyYAML (a tenth of lint's start-up); anything else goes to PyYAML, which gives
+# the same values (tests/test_draft_front_matter.py runs both over every case).
+_SIMPLE_LINE = re.compile(
+    r"(?P<key>[A-Za-z_][\w-]*): +(?:"
+    r'"(?P<double>[^"\\\x00-\x1f\x7f-\x9f\u2028\u2029\ufeff]*)"'
+    r"|'(?P<single>[^'\x00-\x1f\x7f-\x9f\u2028\u2029\ufeff]*)'"
+    r"|(?P<number>0|[1-9][0-9]{0,17})"
+    r"|(?P<plain>[A-Za-z0-9][^:#\x00-\x1f\x7f-\x9f\u2028\u2029\ufeff\"'`{}\[\],&*!|>%@?]*?)"
+    r") *"
+)
+# Plain words YAML 1.1 reads as true, false or nothing, in each of the spellings it knows.
+_NOT_TEXT = frozenset(
+    spelling
+    for word in ("yes", "no", "true", "false", "on", "off", "null")
+    for spelling in (word, word.title(), word.upper())
+)
+_YAML_NUMBER = re.compile(r"[-+]?[0-9.]|[0-9]")  # a plain value starting so may be a number or a date
+
+
+def _simple_front_matter(source_lines: Sequence[str]) -> tuple[dict[str, Any], dict[str, int]] | None:
+    """The values and key lines of front matter in the simple form above, or None to ask PyYAML."""
+    values: dict[str, Any] = {}
+    key_lines: dict[str, int] = {}
+    for n, line in enumerate(source_lines):
+        if not line.strip(" "):
+            continue
+        match = _SIMPLE_LINE.fullmatch(line)
+        if match is None:
+            return None
+        key = match["key"]
+        if key in values or key in _NOT_TEXT:
+            return None  # PyYAML's way with a repeated key, or a key it reads as true, is its own
+        if match["double"] is not None:
+            value: Any = match["double"]
+        elif match["single"] is not None:
+            value = match["single"]
+        elif match["number"] is not None:
+            value = int(match["number"])
+        else:
+            value = match["plain"]
+            if value in _NOT_TEXT or (_YAML_NUMBER.match(value) and not _DATE_TEXT.fullmatch(value)):
+                return None
+        values[key] = value
+        key_lines[key] = n + 2
+    return values, key_lines
+
+
+_DATE_TEXT = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
 # A front-matter line whose value opens with a typographic quote: `subject: “Night trains: back”`.
@@ -400,7 +458,12 @@ def _front_matter(lines: tuple[str, ...]) -> tuple[FrontMatter, int]:
         return FrontMatter(
             {}, {}, 1, end, (alias, "front matter uses a YAML alias (*): write the value out")
         ), end
-    loader = _FrontMatterLoader(source)
+    simple = _simple_front_matter(lines[1:close])
+    if simple is not None:
+        return FrontMatter(simple[0], simple[1], 1, end), close + 1
+    import yaml
+
+    loader = _loader_class()(source)
     try:
         node = loader.get_single_node()
         values = loader.construct_document(node) if node is not None else {}

@@ -1,0 +1,83 @@
+"""The console script builds only the command it runs (cli.app_for), and the quick commands load
+no more than they use."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from digestcli import cli
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.mark.parametrize(
+    ("argv", "name"),
+    [
+        (["lint", "drafts/a.md"], "lint"),
+        (["-C", "lint", "status"], "status"),  # -C takes the next word as its folder
+        (["--workspace", "site", "--debug", "send", "x.md"], "send"),
+        (["--debug", "words", "add", "Meituan"], "words"),
+        (["--help"], None),
+        (["-h", "lint"], None),  # the top level's help, whatever follows
+        ([], None),
+        (["--version"], None),
+    ],
+)
+def test_the_command_a_command_line_runs(argv: list[str], name: str | None) -> None:
+    assert cli._command_named(argv) == name
+
+
+def test_the_app_for_a_command_holds_that_command_alone() -> None:
+    every = len(cli.app.registered_commands)
+    lint = cli.app_for(["lint"])
+    assert [c.callback.__name__ for c in lint.registered_commands if c.callback] == ["lint"]
+    assert lint.registered_groups == []
+    imported = cli.app_for(["import", "paste.txt"])
+    assert [c.name for c in imported.registered_commands] == ["import"]
+    words = cli.app_for(["words", "list"])
+    assert words.registered_commands == [] and [g.name for g in words.registered_groups] == ["words"]
+    assert cli.app_for(["lnt"]) is cli.app  # no such command: all of them, for the error to list
+    assert cli.app_for(["--help"]) is cli.app
+    assert len(cli.app.registered_commands) == every  # the app itself is left whole
+
+
+def run(*argv: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "digestcli", *argv], capture_output=True, text=True, cwd=cwd, check=False
+    )
+
+
+def test_a_mistyped_command_is_still_named_with_its_neighbour() -> None:
+    done = run("lnt")
+    assert done.returncode == 2 and "Did you mean 'lint'?" in done.stderr
+
+
+def test_a_commands_help_and_the_top_levels_help() -> None:
+    lint = run("lint", "--help")
+    assert lint.returncode == 0 and "--fix" in lint.stdout
+    top = run("--help")
+    assert top.returncode == 0 and all(name in top.stdout for name in ("lint", "send", "bounces", "import"))
+
+
+def loaded_by(argv: list[str], cwd: Path) -> set[str]:
+    code = (
+        "import sys\n"
+        "from digestcli.cli import main\n"
+        f"sys.argv = ['digest', *{argv!r}]\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        "print(' '.join(sorted(sys.modules)), file=sys.stderr)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=cwd, check=False)
+    return set(done.stderr.strip().splitlines()[-1].split())
+
+
+@pytest.mark.parametrize("argv", [["status"], ["unsubscribe", "--list"]])
+def test_status_and_the_suppression_list_load_no_renderer(argv: list[str], tmp_path: Path) -> None:
+    (tmp_path / "digest.toml").write_text('[newsletter]\ntitle = "Test Weekly"\n', encoding="utf-8")
+    modules = loaded_by(argv, tmp_path)
+    assert "digestcli.cli" in modules
+    assert not modules & {"jinja2", "premailer", "lxml", "markdown_it", "digestcli.render", "yaml"}
