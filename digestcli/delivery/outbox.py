@@ -8,9 +8,9 @@ Each message is written as Maildir asks (into ``tmp/`` under a name no other fil
 into ``new/``), so a reader of the folder never sees half a message, and one the send was killed
 writing is never in ``new/``. The files hold local line ends (LF): the Personalizer builds them so
 (``line_end``), rather than each message being converted here. They are not synced to the disk
-one by one (``mailbox.Maildir.add`` does, which made the outbox slower than a mail server): like
-the ledger's commits, a message written survives the process being killed, and only a power cut
-can lose the last few.
+one by one as they are written (``mailbox.Maildir.add`` does, which made the outbox slower than a
+mail server) but in groups, by ``sync()``, which the ledger calls before it writes their deliveries
+(``Ledger.sync_with``): the ledger never says delivered for a message a power cut could still take.
 """
 
 from __future__ import annotations
@@ -20,7 +20,9 @@ import itertools
 import mailbox
 import os
 import socket
+import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 
@@ -29,6 +31,9 @@ from digestcli.errors import DeliveryError
 from digestcli.message import Message
 
 _MOST_CHUNKS = 512  # per writev; Linux takes up to 1,024 (IOV_MAX)
+# Messages written and not yet synced, at most: a send with no ledger (a test send) has no one to
+# call sync() but the session, and open files are a limited resource.
+_MOST_UNSYNCED = 256
 
 
 class OutboxTransport:
@@ -38,16 +43,59 @@ class OutboxTransport:
     def __init__(self, path: str | Path):
         self.path = Path(path)
         self.name = f"outbox {self.path}"
+        # Messages in new/ not yet synced, open: appended by the session, drained by sync() (a
+        # deque's append and popleft are atomic: the ledger's writer may call it from any thread).
+        self._unsynced: deque[int] = deque()
+        self._syncing = threading.Lock()
+        self._broken: DeliveryError | None = None  # a sync that failed: what is unsynced is unknown
 
     def open(self, hangup: Hangup | None = None) -> OutboxSession:
-        return OutboxSession(self.path)  # nothing to hang up: a disk write does not wait on anyone
+        # Nothing to hang up: a disk write does not wait on anyone.
+        return OutboxSession(self.path, self._unsynced, self.sync)
+
+    def sync(self) -> None:
+        """Every message written so far is on the disk, and its name in new/: each file is synced,
+        then the folder, once for them all. Raises DeliveryError if that cannot be said (then and
+        ever after: data the disk failed to write is not written by asking again)."""
+        with self._syncing:
+            if self._broken is not None:
+                raise self._broken
+            unsynced = self._unsynced
+            if not unsynced:
+                return
+            try:
+                with contextlib.suppress(IndexError):
+                    while True:
+                        fd = unsynced.popleft()
+                        try:
+                            os.fsync(fd)
+                        except BaseException:
+                            unsynced.appendleft(fd)  # not synced: still to be (or closed below)
+                            raise
+                        os.close(fd)
+                folder = os.open(self.path / "new", os.O_RDONLY | os.O_DIRECTORY)
+                try:
+                    os.fsync(folder)
+                finally:
+                    os.close(folder)
+            except OSError as exc:
+                self._broken = DeliveryError(
+                    f"cannot sync the outbox to its disk: {exc.strerror or exc}",
+                    where=str(self.path),
+                    hint="check the disk; the messages of this run may be incomplete (see digest status)",
+                )
+                with contextlib.suppress(IndexError, OSError):
+                    while True:
+                        os.close(unsynced.popleft())
+                raise self._broken from None
 
 
 class OutboxSession:
     usable = True
     _counter = itertools.count()  # with the time and the process id, a name no other file has
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, unsynced: deque[int], sync: Callable[[], None]):
+        self._unsynced, self._sync = unsynced, sync
         try:
             mailbox.Maildir(path, factory=None, create=True)  # makes tmp/, new/ and cur/
             # Maildir() takes any existing path on trust; a file there would fail every message.
@@ -74,10 +122,13 @@ class OutboxSession:
         chunks = (f"Return-Path: <{sender}>\n".encode(), *chunks)
         now = time.time()
         name = f"{int(now)}.M{int(now % 1 * 1e6)}P{self._pid}Q{next(self._counter)}.{self._host}"
+        fd = -1
         try:
-            self._write(self._tmp + name, chunks)
+            fd = self._write(self._tmp + name, chunks)
             os.rename(self._tmp + name, self._new + name)
         except OSError as exc:
+            if fd >= 0:
+                os.close(fd)
             # Written into tmp/ and moved into new/ last: a failure leaves no message.
             # Unusable: the send loop reopens the outbox, and a disk that stays full or read-only
             # ends the send like a server that stays unreachable.
@@ -85,10 +136,14 @@ class OutboxSession:
             with contextlib.suppress(OSError):
                 os.unlink(self._tmp + name)
             raise TemporaryFailure(f"cannot write to the outbox: {exc}") from None
+        self._unsynced.append(fd)  # kept open for sync(), which the ledger calls before it says delivered
+        if len(self._unsynced) >= _MOST_UNSYNCED:
+            self._sync()
         return f"saved as {name}"
 
     @staticmethod
-    def _write(path: str, chunks: tuple[bytes, ...]) -> None:
+    def _write(path: str, chunks: tuple[bytes, ...]) -> int:
+        """The file written, still open (its descriptor)."""
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
         try:
             views = [memoryview(chunk) for chunk in chunks if chunk]
@@ -98,8 +153,13 @@ class OutboxSession:
                     written -= len(views.pop(0))
                 if written:
                     views[0] = views[0][written:]
-        finally:
+        except BaseException:
             os.close(fd)
+            raise
+        return fd
 
     def close(self) -> None:
-        pass
+        # What this session wrote is synced now, also for a send no ledger syncs for (a test send).
+        # A failure is kept by the transport and raised to the ledger's next write of deliveries.
+        with contextlib.suppress(DeliveryError):
+            self._sync()

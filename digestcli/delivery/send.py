@@ -265,12 +265,18 @@ def send_issue(
             interrupt_grace=interrupt_grace,
         )
 
+    counted = False  # the run has counted every reader it planned into the summary
+
     def go(run: Dispatch, due: Iterable[Subscriber]) -> None:
+        nonlocal counted
         try:
             run.go(due)
+            counted = True
         except Interrupted:
+            counted = True
             raise SendInterrupted(summary) from None
         except DeliveryError as error:
+            counted = True
             raise SendStopped(error, summary) from None
         finally:
             summary.links_left_out = personalizer.links_left_out()
@@ -365,6 +371,7 @@ def send_issue(
                     subject=rendered.subject,
                     draft=draft_path,
                     parts={**parts, "subject_text": rendered.subject},
+                    readers=plan.readers,
                 )
             due = plan.due.ahead(lambda keys: ledger.add_pending(rendered.issue_id, keys))
             try:
@@ -379,9 +386,11 @@ def send_issue(
         raise
     except KeyboardInterrupt:
         # Ctrl-C before the first message could leave (reading, locking, planning): nobody was
-        # mailed, and the readers planned for this run are still to be sent.
+        # mailed, and the readers planned for this run are still to be sent. Or after the run, as
+        # the plan's last rows were written: the summary has every reader already.
         summary.interrupted = True
-        summary.remaining += summary.planned
+        if not counted:
+            summary.remaining += summary.planned
         raise SendInterrupted(summary) from None
     finally:
         summary.duration = time.monotonic() - started

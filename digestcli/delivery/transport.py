@@ -39,6 +39,10 @@ class Session(Protocol):
 
 
 class Transport(Protocol):
+    """Sessions to one destination. A transport may also have ``sync()``: the messages it has
+    taken are made durable, which the ledger calls before it writes them delivered (the outbox's
+    files; ``Ledger.sync_with``). A server's 250 needs none."""
+
     name: str  # for messages to the editor: "smtp.example.com:587", "outbox ./outbox"
     connections: int  # sessions the send loop runs in parallel
 

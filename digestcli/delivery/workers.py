@@ -3,8 +3,10 @@ each until it has an outcome, and keeping the ledger and the summary exact whate
 
 A reader's row is committed ``sending`` only once the server has accepted the recipient and DATA
 (the transport's ``before_data``), and settled once the server answers: a refusal at once, a
-delivery with the next reader's ``sending`` (one commit a message; ``Ledger.landed``), or before
-anything that may wait; see ``state.ledger`` for why that makes a killed run safe to resume.
+delivery with the next reader's ``sending`` (one commit a message; ``Ledger.landed``), before
+anything that may wait, or by a timer once it has waited ``Ledger.flush_stale``'s bound (a server
+slow to answer the next message's commands); see ``state.ledger`` for why that makes a killed run
+safe to resume.
 The run stops when the server refuses the sender or the login (tried once per run: the first
 connection is made alone, before the others), on Ctrl-C, or when ``judgement`` says the relay
 cannot be used: connections failing past ``patience``, or the same refusal for reader after reader.
@@ -212,6 +214,7 @@ class Dispatch:
         self.first_open = threading.Lock()
         self.opened = threading.Event()
         self.telling = threading.Lock()  # the progress callback is called by one worker at a time
+        self.ended = threading.Event()  # the run is closed: the ledger's timer stops
 
     # -- the main thread ---------------------------------------------------------------------------
 
@@ -234,6 +237,12 @@ class Dispatch:
         self.running = len(threads)
         if not threads:
             self.finished.set()
+        if self.ledger is not None:
+            # A transport whose messages must be on the disk before the ledger says delivered.
+            self.ledger.sync_with(getattr(self.transport, "sync", None))
+            threads.append(
+                threading.Thread(target=self._keep_written, name="digest-send-ledger", daemon=True)
+            )
         try:
             for thread in threads:
                 thread.start()
@@ -248,9 +257,26 @@ class Dispatch:
             self._interrupt()
             self._close()
             raise Interrupted() from None
-        self._close()
+        try:
+            self._close()
+        except KeyboardInterrupt:
+            # Ctrl-C as the run ends: every reader has an outcome; count them (once) and say so.
+            self.summary.interrupted = True
+            with contextlib.suppress(KeyboardInterrupt):
+                self._close()
+            raise Interrupted() from None
         if self.error is not None:
             raise self.error
+
+    def _keep_written(self) -> None:
+        """The ledger's timer: a delivery waits for the next ``sending`` no longer than its bound,
+        however long the server takes to answer the next message's commands."""
+        assert self.ledger is not None
+        try:
+            while not self.ended.wait(LONG_WAIT):
+                self.ledger.flush_stale(LONG_WAIT)
+        except BaseException as exc:
+            self._fail(exc)  # the ledger cannot be written: the run stops, as a worker's would
 
     def _wind_down(self) -> None:
         """After an error: messages on the wire get their answer; connections being made are cut."""
@@ -295,19 +321,22 @@ class Dispatch:
 
     def _close(self) -> None:
         """The run is over: every reader a worker still holds, and the queue, gets its outcome, the
-        summary is counted from the outcomes, and the ledger has every delivery."""
+        summary is counted from the outcomes, and the ledger has every delivery. Again is harmless:
+        the count is made once (the ledger's flush is tried again)."""
+        self.ended.set()
         with self.lock:
-            self.closed = True
-            untaken = operator.length_hint(self.queue, -1)  # not reached: pending
-            if untaken < 0:
-                untaken = sum(1 for _ in self.queue)
-            self.queue = iter(())
-            for worker in self.workers:
-                self._let_go(worker)
-            self.summary.count(self.outcomes.values())
-            self.summary.delivered += self.delivered
-            self.summary.remaining += untaken
-            self.summary.built += sum(worker.built for worker in self.workers)
+            if not self.closed:
+                untaken = operator.length_hint(self.queue, -1)  # not reached: pending
+                if untaken < 0:
+                    untaken = sum(1 for _ in self.queue)
+                self.queue = iter(())
+                for worker in self.workers:
+                    self._let_go(worker)
+                self.summary.count(self.outcomes.values())
+                self.summary.delivered += self.delivered
+                self.summary.remaining += untaken
+                self.summary.built += sum(worker.built for worker in self.workers)
+                self.closed = True
         # After `closed`: a worker that learns an outcome from now on writes it itself (_settle).
         if self.ledger is not None:
             self.ledger.flush()

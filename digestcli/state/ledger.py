@@ -15,11 +15,17 @@ draft keeps its ledger. Every reader state written here is also appended to the 
 Writes are small transactions (WAL, synchronous=NORMAL: a commit survives the process being
 killed, which is the failure that matters here; only a power cut can lose the last few). A send
 writes one per message: a delivery (``landed``) is committed with the next ``sending``, which
-must be committed before its data leaves anyway, or by ``flush()`` when no message follows soon.
-Until then the delivered row says ``sending``, so a kill meanwhile makes it ``unknown``, never
-``delivered`` wrongly, and never more rows than there are connections: each connection's previous
-reader is written with its next. Batching more than that would make a kill turn a whole batch
-into ``unknown``.
+must be committed before its data leaves anyway, or by ``flush()`` when no message follows soon,
+or by ``flush_stale()`` once it has waited ``STALE`` seconds (a server slow to answer the next
+message's commands: the send calls it on a timer). Until then the delivered row says ``sending``,
+so a kill meanwhile makes it ``unknown``, never ``delivered`` wrongly, and never more rows than
+there are connections: each connection's previous reader is written with its next. Batching more
+than that would make a kill turn a whole batch into ``unknown``.
+
+A transport whose messages must reach the disk before their delivery is committed (the outbox)
+gives ``sync_with`` its ``sync``: every write of deliveries calls it first. Those deliveries are
+written in groups (``SYNC_GROUP``, or ``STALE`` seconds), so that each sync is shared: a kill
+meanwhile turns up to a group into ``unknown``.
 """
 
 from __future__ import annotations
@@ -52,6 +58,11 @@ from digestcli.state import (
 )
 from digestcli.state.journal import Journal
 
+# A delivery not yet written is written after waiting this long (seconds), whatever comes next.
+STALE = 0.05
+# Deliveries a transport's sync (see sync_with) is shared by, at most.
+SYNC_GROUP = 64
+
 SCHEMA_VERSION = 2  # 1: rows keyed on the draft's file name, no issue register
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS issue (
@@ -67,6 +78,10 @@ CREATE TABLE IF NOT EXISTS run (
     started REAL NOT NULL,
     parts TEXT NOT NULL          -- JSON: part name -> hash of what the run sends (see begin_run)
 );
+CREATE TABLE IF NOT EXISTS run_size (
+    issue_id TEXT PRIMARY KEY,
+    readers INTEGER NOT NULL     -- the issue's rows once its latest run's plan is written (begin_run)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS delivery (
     issue_id TEXT NOT NULL,
     address TEXT NOT NULL,       -- the reader's key: the normalized address, lowercase
@@ -84,6 +99,11 @@ _SENDING = (
     "UPDATE delivery SET state = ?, attempts = attempts + 1, updated = ? WHERE issue_id = ? AND address = ?"
 )
 _DELIVERED = "UPDATE delivery SET state = ?, reply = ?, updated = ? WHERE issue_id = ? AND address = ?"
+# A reader a send reaches with no row yet (add_pending writes them ahead; this is the guarantee).
+_NEW_SENDING = (
+    "INSERT INTO delivery (issue_id, address, state, attempts, reply, created, updated)"
+    " VALUES (?, ?, ?, 1, '', ?, ?)"
+)
 
 
 @dataclass(frozen=True)
@@ -117,6 +137,9 @@ class IssueStatus:
     problems: tuple[Entry, ...]  # failed, deferred and unknown rows, with the server's reply
     first: float  # when the issue's first row was written
     last: float  # the latest change
+    # Readers the latest run planned that have no row yet: a send writes them as it reaches them
+    # (or when it ends), so these are counted as pending (in ``counts``) while it runs or after a kill.
+    not_reached: int = 0
 
     @property
     def total(self) -> int:
@@ -153,10 +176,11 @@ class Ledger:
         self.path = Path(state_dir) / LEDGER_DB
         self.journal = Journal(state_dir)
         self._lock = threading.Lock()
-        # (issue id, address, reply) of deliveries not yet written (see landed()): appended by
-        # worker threads without the lock (a deque's append and popleft are atomic), drained by
+        # (issue id, address, reply, when) of deliveries not yet written (see landed()): appended
+        # by worker threads without the lock (a deque's append and popleft are atomic), drained by
         # the writer with it, so that a delivery never waits on another thread's commit.
-        self._landed: deque[tuple[str, str, str]] = deque()
+        self._landed: deque[tuple[str, str, str, float]] = deque()
+        self._sync: Callable[[], None] | None = None  # see sync_with
         try:
             if read_only:
                 uri = f"{self.path.resolve().as_uri()}?mode=ro"
@@ -274,11 +298,22 @@ class Ledger:
                 " WHERE issue_id = ? AND state IN (?, ?, ?) ORDER BY state, updated",
                 (issue_id, FAILED, DEFERRED, UNKNOWN),
             ).fetchall()
+            try:
+                size = self._db.execute(
+                    "SELECT readers FROM run_size WHERE issue_id = ?", (issue_id,)
+                ).fetchone()
+            except sqlite3.OperationalError as exc:
+                if "no such table" not in str(exc):
+                    raise
+                size = None  # a read-only look at a ledger older than the table
         for state, count, _, _ in rows:
             counts[state] = count
+        not_reached = max(0, int(size[0]) - sum(counts.values())) if size else 0
+        counts[PENDING] += not_reached
         first = min((row[2] for row in rows), default=0.0)
         last = max((row[3] for row in rows), default=0.0)
-        return IssueStatus(issue_id, counts, tuple(Entry(*row) for row in problems), first, last)
+        problems_found = tuple(Entry(*row) for row in problems)
+        return IssueStatus(issue_id, counts, problems_found, first, last, not_reached)
 
     # -- writing ----------------------------------------------------------------------------------
 
@@ -402,21 +437,57 @@ class Ledger:
     @_guarded
     def sending(self, issue_id: str, address: str) -> None:
         """Committed before the message's data may leave: the crash-safety line. The deliveries
-        ``landed`` since the last write are committed with it, in the same transaction."""
+        ``landed`` since the last write are committed with it, in the same transaction (with a
+        ``sync_with``, only a group's worth)."""
         with self._lock:
+            landed = self._landed
+            if self._sync is not None and len(landed) < SYNC_GROUP and not self._stale(STALE):
+                self._set_sending(issue_id, address)  # the deliveries wait for their group
+                self._note(issue_id, SENDING, address)
+                return
             self._write_landed((issue_id, address))
 
     def landed(self, issue_id: str, address: str, reply: str) -> None:
         """The server took the message of a reader whose row says ``sending``: written as
-        ``delivered`` with the next ``sending`` (one commit for the two) or by ``flush()``.
-        Until then the row says ``sending``, which a killed run leaves as ``unknown``."""
-        self._landed.append((issue_id, address, reply))
+        ``delivered`` with the next ``sending`` (one commit for the two), by ``flush()``, or by
+        ``flush_stale()``. Until then the row says ``sending``, which a killed run leaves as
+        ``unknown``."""
+        self._landed.append((issue_id, address, reply, time.monotonic()))
+
+    def sync_with(self, sync: Callable[[], None] | None) -> None:
+        """``sync()`` is called before every write of deliveries, and must raise if what it makes
+        durable may not be: a transport's messages reach the disk before the ledger says they
+        were delivered (the outbox's, for a power cut). None: no sync."""
+        self._sync = sync
 
     @_guarded
     def flush(self) -> int:
         """Write the deliveries ``landed`` and not yet written; how many there were."""
         with self._lock:
             return self._write_landed(None)
+
+    @_guarded
+    def flush_stale(self, age: float = STALE) -> int:
+        """``flush()``, if a delivery not yet written has waited ``age`` seconds or more: what a
+        send calls on a timer, so that a server slow to answer the next message does not keep a
+        delivery unwritten. How many were written. Cheap when none has waited (no lock taken)."""
+        if not self._stale(age):
+            return 0
+        with self._lock:
+            return self._write_landed(None)
+
+    def _stale(self, age: float) -> bool:
+        try:
+            oldest = self._landed[0][3]
+        except IndexError:
+            return False
+        return time.monotonic() - oldest >= age
+
+    def _set_sending(self, issue_id: str, address: str) -> None:
+        """The row says ``sending``, one attempt more; a reader with no row yet gets one (lock held)."""
+        now = time.time()
+        if not self._db.execute(_SENDING, (SENDING, now, issue_id, address)).rowcount:
+            self._db.execute(_NEW_SENDING, (issue_id, address, SENDING, now, now))
 
     def _write_landed(self, sending: tuple[str, str] | None) -> int:
         """The deliveries landed, and then ``sending`` (issue id, address), in one transaction;
@@ -429,16 +500,26 @@ class Ledger:
         now = time.time()
         if not landed:
             if sending is not None:
-                self._db.execute(_SENDING, (SENDING, now, *sending))
+                self._set_sending(*sending)
                 self._note(sending[0], SENDING, sending[1])
             return 0
+        if self._sync is not None:
+            try:
+                self._sync()  # what the deliveries say must be on the disk before they say it
+            except Exception:
+                # Not known to be on the disk: never written as delivered. Their rows stay
+                # `sending`, which the next run makes `unknown`: perhaps delivered, perhaps not.
+                raise
+            except BaseException:
+                self._landed.extendleft(reversed(landed))  # Ctrl-C: still to be written
+                raise
         try:
             self._db.execute("BEGIN IMMEDIATE")
             try:
-                rows = [(DELIVERED, reply, now, issue_id, address) for issue_id, address, reply in landed]
+                rows = [(DELIVERED, reply, now, issue_id, address) for issue_id, address, reply, _ in landed]
                 self._db.executemany(_DELIVERED, rows)
                 if sending is not None:
-                    self._db.execute(_SENDING, (SENDING, now, *sending))
+                    self._set_sending(*sending)
                 self._db.execute("COMMIT")
             except BaseException:
                 self._db.execute("ROLLBACK")
@@ -446,7 +527,7 @@ class Ledger:
         except BaseException:
             self._landed.extendleft(reversed(landed))  # not written: still to be
             raise
-        notes = [(issue_id, DELIVERED, address, reply) for issue_id, address, reply in landed]
+        notes = [(issue_id, DELIVERED, address, reply) for issue_id, address, reply, _ in landed]
         if sending is not None:
             notes.append((sending[0], SENDING, sending[1], ""))
         self._note_all(notes)
@@ -563,9 +644,11 @@ class Ledger:
         subject: str,
         draft: str,
         parts: Mapping[str, str],
+        readers: int | None = None,
     ) -> None:
         """A run of the issue starts: register the issue (the first time) and what this run sends,
-        here and in the journal."""
+        here and in the journal. ``readers``: how many rows the issue has once the run's plan is
+        written (``SendPlan.readers``), for ``status`` to count those not reached yet."""
         now = time.time()
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
@@ -580,6 +663,11 @@ class Ledger:
                     "INSERT INTO run (issue_id, started, parts) VALUES (?, ?, ?)",
                     (issue_id, now, json.dumps(dict(parts), sort_keys=True)),
                 )
+                if readers is not None:
+                    self._db.execute(
+                        "INSERT OR REPLACE INTO run_size (issue_id, readers) VALUES (?, ?)",
+                        (issue_id, readers),
+                    )
                 self._db.execute("COMMIT")
             except BaseException:
                 self._db.execute("ROLLBACK")

@@ -1,0 +1,216 @@
+"""What the ledger says delivered is so, and is said soon: a delivery is written while the server
+is slow to answer the next message, the outbox's messages are on the disk before their delivery is
+written, and a Ctrl-C as a finished run writes its last rows does not unsay the run."""
+
+from __future__ import annotations
+
+import errno
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from email import message_from_bytes, policy
+from pathlib import Path
+
+import pytest
+from fault_smtp import FaultServer
+from smtp_server import make_issue, make_workspace, write_readers
+
+from digestcli.delivery import Backoff, OutboxTransport, SendInterrupted, SendStopped, send_issue
+from digestcli.state.ledger import DELIVERED, PENDING, SENDING, UNKNOWN, Ledger
+
+TESTS = Path(__file__).resolve().parent
+ISSUE = make_issue()
+SENDER_SCRIPT = textwrap.dedent(
+    """\
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, sys.argv[3])
+    from smtp_server import make_issue, make_workspace
+    from digestcli.delivery import Backoff, send_issue
+
+    workspace = make_workspace(Path(sys.argv[1]), port=int(sys.argv[2]), connections=1)
+    send_issue(make_issue(), workspace, backoff=Backoff(0.001, 0.01))
+    """
+)
+
+
+def states(root: Path) -> dict[str, str]:
+    with Ledger(root / ".digest", read_only=True) as ledger:
+        return ledger.states(ISSUE.issue_id)
+
+
+def test_a_delivery_is_written_while_the_server_is_slow_to_answer_the_next_message(tmp_path: Path):
+    addresses = write_readers(tmp_path, 40)
+    script = tmp_path / "send.py"
+    script.write_text(SENDER_SCRIPT, encoding="utf-8")
+    slow = addresses[5]
+    with FaultServer() as server:
+        # One connection; the next reader's RCPT is answered after 5 seconds. The one before was
+        # delivered (250) and its row must say so within the wait, not after it.
+        server.rule("rcpt", delay=5.0, when=lambda address: address == slow, times=1)
+        sender = subprocess.Popen([sys.executable, str(script), str(tmp_path), str(server.port), str(TESTS)])
+        try:
+            deadline = time.monotonic() + 30
+            while len(server.received) < 5:
+                assert sender.poll() is None, "the send ended before the slow reply"
+                assert time.monotonic() < deadline, "the send never got going"
+                time.sleep(0.01)
+            time.sleep(1.0)  # well inside the delay: the RCPT of `slow` is unanswered
+            os.kill(sender.pid, signal.SIGKILL)
+        finally:
+            sender.kill()
+            sender.wait()
+        assert sender.returncode == -signal.SIGKILL
+        received = server.recipients()
+    assert set(received) == set(addresses[:5])
+    at_kill = states(tmp_path)
+    assert {address for address, state in at_kill.items() if state == DELIVERED} == set(addresses[:5])
+    assert SENDING not in at_kill.values()  # nothing was in flight: the slow reader's data never left
+    # The next run mails the rest, and nobody is unknown or mailed twice.
+    with FaultServer() as server:
+        summary = send_issue(ISSUE, make_workspace(tmp_path, port=server.port), backoff=Backoff(0.001, 0.01))
+        assert set(server.recipients()) == set(addresses[5:])
+    assert (summary.recovered, summary.delivered) == (0, 35)
+    assert set(states(tmp_path).values()) == {DELIVERED}
+
+
+class RecordingOutbox(OutboxTransport):
+    """The outbox, noting the reader of every message each sync() covers (read from its file)."""
+
+    def __init__(self, path: Path):
+        super().__init__(path)
+        self.synced: set[str] = set()
+        self.syncs = 0
+
+    def sync(self) -> None:
+        for fd in list(self._unsynced):
+            data = Path(os.readlink(f"/proc/self/fd/{fd}")).read_bytes()
+            message = message_from_bytes(data, policy=policy.default)
+            self.synced.add(message["To"].addresses[0].addr_spec)
+        super().sync()
+        self.syncs += 1
+
+
+def test_the_outbox_is_synced_before_a_delivery_is_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    if not Path("/proc/self/fd").is_dir():
+        pytest.skip("needs /proc to name an open file")
+    addresses = write_readers(tmp_path, 300)
+    transport = RecordingOutbox(tmp_path / "outbox")
+    written: list[str] = []
+    early: list[str] = []
+
+    # Every statement the ledger runs, seen as it runs: a delivery written for a message not yet
+    # synced is caught at its UPDATE, before the COMMIT that would make it so.
+    sync_with = Ledger.sync_with
+
+    def watched(ledger: Ledger, sync: object) -> None:
+        sync_with(ledger, sync)  # type: ignore[arg-type]
+
+        def trace(sql: str) -> None:
+            if sql.startswith("UPDATE delivery SET state = 'delivered'"):
+                address = sql.rsplit("address = '", 1)[1].rstrip("'")
+                written.append(address)
+                if address not in transport.synced:
+                    early.append(address)
+
+        ledger._db.set_trace_callback(trace)
+
+    monkeypatch.setattr(Ledger, "sync_with", watched)
+    summary = send_issue(ISSUE, make_workspace(tmp_path, transport="outbox"), transport=transport)
+    assert summary.delivered == 300
+    assert sorted(written) == addresses  # the trace saw every delivery written
+    assert early == []
+    assert transport.synced == set(addresses)
+    # In groups: far fewer syncs than messages (each group shares the folder's sync).
+    assert 1 <= transport.syncs <= 300 // 8
+    assert not transport._unsynced  # no file left open
+
+
+def test_a_failed_sync_writes_no_delivery_it_was_to_cover(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    write_readers(tmp_path, 200)
+    transport = OutboxTransport(tmp_path / "outbox")
+    real_fsync = os.fsync
+    calls = 0
+
+    def failing_fsync(fd: int) -> None:
+        nonlocal calls
+        calls += 1
+        if calls > 100:  # the disk fails some way into the send
+            raise OSError(errno.EIO, "Input/output error")
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", failing_fsync)
+    with pytest.raises(SendStopped) as stopped:
+        send_issue(ISSUE, make_workspace(tmp_path, transport="outbox"), transport=transport)
+    assert "cannot sync the outbox" in stopped.value.message
+    monkeypatch.setattr(os, "fsync", real_fsync)
+    found = states(tmp_path)
+    delivered = [address for address, state in found.items() if state == DELIVERED]
+    # Only messages synced before the failure (fewer than 100 files: the folder takes a sync too).
+    assert 0 < len(delivered) < 100
+    assert set(found.values()) <= {DELIVERED, PENDING, SENDING, UNKNOWN}
+
+
+def test_ctrl_c_while_a_finished_run_writes_its_plan_keeps_the_summary(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    write_readers(tmp_path, 60)
+    plan_from = Ledger.plan_from
+
+    def interrupted_at_the_end(ledger: Ledger, *args: object, new: bool = True, **kwargs: object) -> None:
+        if new:  # the plan's last rows, written once the run is over: Ctrl-C lands here
+            raise KeyboardInterrupt
+        plan_from(ledger, *args, new=new, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Ledger, "plan_from", interrupted_at_the_end)
+    with FaultServer() as server:
+        with pytest.raises(SendInterrupted) as interrupted:
+            send_issue(ISSUE, make_workspace(tmp_path, port=server.port), backoff=Backoff(0.001, 0.01))
+        assert len(server.recipients()) == 60
+    summary = interrupted.value.summary
+    assert (summary.delivered, summary.remaining, summary.planned) == (60, 0, 60)
+    assert summary.interrupted
+    assert set(states(tmp_path).values()) == {DELIVERED}
+
+
+def test_ctrl_c_while_a_finished_run_closes_counts_every_reader_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    write_readers(tmp_path, 60)
+    flush = Ledger.flush
+    main = threading.main_thread()
+    cut: list[bool] = []
+
+    def interrupted_once(ledger: Ledger) -> int:
+        if threading.current_thread() is main and not cut:  # the run's close, on the main thread
+            cut.append(True)
+            raise KeyboardInterrupt
+        return flush(ledger)
+
+    monkeypatch.setattr(Ledger, "flush", interrupted_once)
+    with FaultServer() as server:
+        with pytest.raises(SendInterrupted) as interrupted:
+            send_issue(ISSUE, make_workspace(tmp_path, port=server.port), backoff=Backoff(0.001, 0.01))
+        assert len(server.recipients()) == 60
+    assert cut
+    summary = interrupted.value.summary
+    assert (summary.delivered, summary.remaining, summary.planned) == (60, 0, 60)
+    assert set(states(tmp_path).values()) == {DELIVERED}
+
+
+def test_sending_a_reader_with_no_row_makes_one(tmp_path: Path):
+    with Ledger(tmp_path) as ledger:
+        ledger.add_pending("i", ["a@x.org"])
+        ledger.sending("i", "a@x.org")
+        ledger.sending("i", "b@x.org")  # no row yet: one is made, not a change of nothing
+        assert ledger.states("i") == {"a@x.org": SENDING, "b@x.org": SENDING}
+        entry = ledger.entry("i", "b@x.org")
+        assert entry is not None and entry.attempts == 1
+        ledger.landed("i", "b@x.org", "250 ok")
+        ledger.flush()
+        assert ledger.states("i")["b@x.org"] == DELIVERED
