@@ -995,6 +995,7 @@ def status(
       digest status drafts/2026-11-20-weekly.md   one issue, with its failures
     """
     from digestcli.delivery import STATES, read_status
+    from digestcli.state import PENDING
 
     ws = workspace()
     issue_id = None
@@ -1013,7 +1014,11 @@ def status(
 
     for entry in found:
         last = dt.datetime.fromtimestamp(entry.last).strftime("%Y-%m-%d %H:%M")
-        counts = ", ".join(f"{entry.counts[s]} {s}" for s in STATES if entry.counts.get(s))
+        # Readers a send has not reached yet (under way, or killed) are pending, and said so.
+        unreached = {PENDING: f" ({entry.not_reached} not yet reached)"} if entry.not_reached else {}
+        counts = ", ".join(
+            f"{entry.counts[s]} {s}{unreached.get(s, '')}" for s in STATES if entry.counts.get(s)
+        )
         name = typer.style(entry.issue_id, bold=True)
         say(f"{name}  {output.plural(entry.total, 'reader')}: {counts}  (last change {last})")
         if entry.problems and (issue_id or len(found) == 1):

@@ -25,6 +25,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import csv
+import errno
 import io
 import itertools
 import operator
@@ -40,7 +41,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING
 
-from digestcli.errors import InputError
+from digestcli.errors import DeliveryError, InputError
 from digestcli.exports import Mark, find_columns, gone
 
 if TYPE_CHECKING:
@@ -68,6 +69,18 @@ _PLAIN_ADDRESS = re.compile(
     r"(?:[A-Za-z0-9]++(?:-[A-Za-z0-9]++)*+\.)++[A-Za-z0-9]++(?:-[A-Za-z0-9]++)*+(?<=[A-Za-z])"
 )
 _RESERVED_TLDS = (".arpa", ".invalid", ".local", ".localhost", ".onion", ".test")
+# The version of the rules above: bumped whenever the quick check or its lists change, so that the
+# address memory (state/addresses.py), kept per rules and validator version, starts afresh.
+CHECK_RULES = 1
+
+
+def checker_version() -> str:
+    """What decided an address: email-validator's version and the quick check's rules."""
+    from email_validator import __version__
+
+    return f"{__version__}+rules{CHECK_RULES}"
+
+
 # The same for an address all in lowercase: what lists are made of, and then nothing is left to
 # do but the special-use names (the key is the address itself).
 _PLAIN_LOWERCASE = re.compile(
@@ -79,6 +92,7 @@ _CASELESS_MAILBOXES += ("security@", "postmaster@", "hostmaster@", "usenet@", "n
 _CASELESS_MAILBOXES += ("www@", "uucp@", "ftp@")
 
 _SCRATCH_PREFIX = "digest-list-"
+SCRATCH_DIR = "tmp"  # in the state folder (.digest/tmp/): scratch files that never outlive the process
 _BATCH = 4096  # rows written to the scratch file at a time (a multiple of _ROWS_A_STATEMENT)
 _CHUNK = 512  # readers fetched from it at a time (no statement stays open between two)
 _SCRATCH_SCHEMA = """
@@ -282,11 +296,9 @@ class SubscriberList:
         rows = self._scratch.db.execute("SELECT address, email, reason FROM checked").fetchall()
         if not rows:
             return 0
-        from email_validator import __version__
-
         from digestcli.state.addresses import AddressMemory
 
-        return AddressMemory(state_dir, __version__).remember(rows)
+        return AddressMemory(state_dir, checker_version()).remember(rows)
 
     def close(self) -> None:
         """Remove the list's copy and scratch file (done anyway when the list is let go of)."""
@@ -405,19 +417,24 @@ def load_subscribers(
     state: Path | None = None,
     encoding: str = "utf-8",
     columns: Mapping[str, str] | None = None,
+    scratch_in: Path | None = None,
 ) -> SubscriberList:
     """Read and check subscribers.csv; bad rows are skipped and reported, never fatal. ``state``:
     the workspace's state folder, whose address memory spares email-validator the addresses it
     answered before (read only: ``SubscriberList.remember`` adds to it). ``encoding``: the file's,
     when it is not UTF-8 (never guessed). ``columns``: which column is which, when the header does
-    not say it in words digest knows (``exports``)."""
+    not say it in words digest knows (``exports``). ``scratch_in``: the state folder whose ``tmp/``
+    holds the list's copy and scratch file while the list is in use (made when needed, and removed
+    again when left empty); the system's temporary folder when None."""
     path = Path(path)
-    scratch = _Scratch.make()
+    scratch = _Scratch.make(scratch_in)
     scratch.columns = dict(columns or {})
     try:
         shutil.copyfile(path, scratch.copy)
     except BaseException as exc:
         scratch.remove()
+        if isinstance(exc, OSError) and exc.errno in _FULL:
+            raise scratch_error(exc, scratch.folder.parent) from None
         if isinstance(exc, OSError):
             raise _unreadable_file(exc, path) from None
         raise
@@ -457,8 +474,10 @@ def _read(path: Path, scratch: _Scratch, encoding: str, state: Path | None) -> S
         _drop_gone(scratch.db)
         _drop_duplicates(scratch.db)
         return SubscriberList(path, layout, scratch)
-    except BaseException:
+    except BaseException as exc:
         scratch.remove()
+        if is_full(exc):
+            raise scratch_error(exc, scratch.folder.parent) from None
         raise
 
 
@@ -660,21 +679,105 @@ class _Checker:
         if self._state is None:
             return None
         if self._memory is None:
-            from email_validator import __version__
-
             from digestcli.state.addresses import AddressMemory
 
-            self._memory = AddressMemory(self._state, __version__)
+            self._memory = AddressMemory(self._state, checker_version())
         return self._memory
 
 
 # -- reading the file ---------------------------------------------------------------------------
 
 
-class _Scratch:
-    """A list's copy and scratch SQLite file, in a folder of their own in the temporary folder."""
+_FULL = (errno.ENOSPC, errno.EDQUOT)
 
-    def __init__(self, folder: Path):
+
+def scratch_folder(state_dir: Path) -> tuple[Path, tuple[Path, ...]]:
+    """The state folder's ``tmp/``, made when needed (the state folder too, as a send makes it),
+    and the folders made now, innermost first (removed again when left empty: a dry run leaves no
+    trace). Where a list's copy and scratch files go: on the workspace's disk, never in a system
+    temporary folder that may be memory. Nothing in it outlives the process that made it."""
+    from digestcli.state import make_state_dir
+
+    folder = state_dir / SCRATCH_DIR
+    made = [path for path in (folder, state_dir) if not path.is_dir()]
+    make_state_dir(state_dir)
+    try:
+        folder.mkdir(exist_ok=True)
+    except OSError as exc:
+        raise scratch_error(exc, folder) from None
+    return folder, tuple(made)
+
+
+def _remove_if_empty(folders: tuple[Path, ...]) -> None:
+    for folder in folders:
+        with contextlib.suppress(OSError):  # not empty: another run, or the send, put files there
+            folder.rmdir()
+
+
+def is_full(exc: BaseException) -> bool:
+    """Whether ``exc`` says the disk (or the quota) is full: an OSError's errno, SQLite's FULL."""
+    if isinstance(exc, OSError):
+        return exc.errno in _FULL
+    if isinstance(exc, sqlite3.Error):
+        code = getattr(exc, "sqlite_errorcode", None)
+        return code == sqlite3.SQLITE_FULL or "disk is full" in str(exc)
+    return False
+
+
+def scratch_error(exc: BaseException, folder: Path) -> DeliveryError:
+    """A scratch file that cannot be written, said as the editor can act on it."""
+    if is_full(exc):
+        return DeliveryError(
+            "no space left for digest's scratch files",
+            where=str(folder),
+            hint="free some space on that disk and try again (a list of a million readers needs"
+            " about 150 MB there while it is read)",
+        )
+    what = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+    return DeliveryError(
+        f"cannot write digest's scratch files: {what}",
+        where=str(folder),
+        hint="check that it is a folder you can write",
+    )
+
+
+@contextlib.contextmanager
+def scratch_database(state_dir: Path, stem: str) -> Generator[sqlite3.Connection, None, None]:
+    """A scratch SQLite file in the state folder's ``tmp/`` (``scratch_folder``), removed on
+    leaving; a full disk is said as one line naming the folder."""
+    folder, made = scratch_folder(state_dir)
+    _remove_abandoned(folder)
+    try:
+        handle, name = tempfile.mkstemp(
+            prefix=f"{_SCRATCH_PREFIX}{os.getpid()}-{stem}-", suffix=".sqlite3", dir=folder
+        )
+        os.close(handle)
+    except OSError as exc:
+        raise scratch_error(exc, folder) from None
+    path = Path(name)
+    try:
+        db = sqlite3.connect(path.as_uri(), uri=True, isolation_level=None)
+        try:
+            db.execute("PRAGMA journal_mode=OFF")
+            db.execute("PRAGMA synchronous=OFF")
+            yield db
+        finally:
+            db.close()
+    except (sqlite3.Error, OSError) as exc:
+        if not is_full(exc):
+            raise
+        raise scratch_error(exc, folder) from None
+    finally:
+        with contextlib.suppress(OSError):
+            path.unlink()
+        _remove_if_empty(made)
+
+
+class _Scratch:
+    """A list's copy and scratch SQLite file, in a folder of their own in the state folder's
+    ``tmp/`` (``scratch_folder``), or the temporary folder for a list read without a workspace."""
+
+    def __init__(self, folder: Path, made: tuple[Path, ...] = ()):
         self.folder = folder
         self.copy = folder / "list.csv"
         self.path = folder / "list.sqlite3"
@@ -686,32 +789,43 @@ class _Scratch:
         self.db.execute("PRAGMA journal_mode=OFF")
         self.db.execute("PRAGMA synchronous=OFF")
         self.db.executescript(_SCRATCH_SCHEMA)
-        self._finalizer = weakref.finalize(self, _remove_scratch, self.db, folder)
+        self._finalizer = weakref.finalize(self, _remove_scratch, self.db, folder, made)
 
     @classmethod
-    def make(cls) -> _Scratch:
-        _remove_abandoned()
-        folder = Path(tempfile.mkdtemp(prefix=f"{_SCRATCH_PREFIX}{os.getpid()}-"))
+    def make(cls, state_dir: Path | None = None) -> _Scratch:
+        """In ``state_dir``'s ``tmp/`` (``scratch_folder``), or the system's temporary folder when
+        None; scratch folders that processes which died left there are removed first."""
+        where, made = scratch_folder(state_dir) if state_dir is not None else (None, ())
+        _remove_abandoned(where)
         try:
-            return cls(folder)
-        except BaseException:
+            folder = Path(tempfile.mkdtemp(prefix=f"{_SCRATCH_PREFIX}{os.getpid()}-", dir=where))
+        except OSError as exc:
+            _remove_if_empty(made)
+            raise scratch_error(exc, where or Path(tempfile.gettempdir())) from None
+        try:
+            return cls(folder, made)
+        except BaseException as exc:
             shutil.rmtree(folder, ignore_errors=True)
+            _remove_if_empty(made)
+            if is_full(exc):
+                raise scratch_error(exc, folder.parent) from None
             raise
 
     def remove(self) -> None:
         self._finalizer()
 
 
-def _remove_scratch(db: sqlite3.Connection, folder: Path) -> None:
+def _remove_scratch(db: sqlite3.Connection, folder: Path, made: tuple[Path, ...] = ()) -> None:
     with contextlib.suppress(sqlite3.Error):
         db.close()
     shutil.rmtree(folder, ignore_errors=True)
+    _remove_if_empty(made)
 
 
-def _remove_abandoned() -> None:
-    """Scratch folders of processes that died without removing theirs (killed mid-send)."""
+def _remove_abandoned(where: Path | None = None) -> None:
+    """Scratch folders and files of processes that died without removing theirs (killed mid-send)."""
     try:
-        entries = list(os.scandir(tempfile.gettempdir()))
+        entries = list(os.scandir(where or tempfile.gettempdir()))
     except OSError:
         return
     for entry in entries:
@@ -723,7 +837,11 @@ def _remove_abandoned() -> None:
         try:
             os.kill(int(pid), 0)
         except ProcessLookupError:
-            shutil.rmtree(entry.path, ignore_errors=True)
+            if entry.is_dir(follow_symlinks=False):
+                shutil.rmtree(entry.path, ignore_errors=True)
+            else:
+                with contextlib.suppress(OSError):
+                    os.unlink(entry.path)
         except OSError:
             pass  # alive, or another user's
 

@@ -61,6 +61,9 @@ class SendPlan:
     # Ledger rows still waiting for the issue (pending, deferred) for readers no longer in the
     # list: the run marks them skipped rather than leave them pending for ever.
     unlisted: int = 0
+    # The issue's rows once the plan is written: every listed reader, and the rows of those no
+    # longer listed (``digest status`` counts the ones a send has not reached yet as pending).
+    readers: int = 0
     tables: PlanTables | None = None
     assessment: Assessment = field(default_factory=Assessment)  # what the past says (plan_send only)
 
@@ -74,6 +77,7 @@ def read_list(workspace: Workspace) -> SubscriberList:
         state=workspace.state,
         encoding=delivery.encoding,
         columns=delivery.columns,
+        scratch_in=workspace.state,  # on the workspace's disk (.digest/tmp/), not in a RAM-backed /tmp
     )
 
 
@@ -121,7 +125,7 @@ def plan_send(
         with Ledger(workspace.state, read_only=True) as ledger:
             if rendered.name:
                 rows_of = ledger.rows_of(issue_id, rendered.name)  # a send adopts them (Ledger.adopt)
-            assessment = assess(workspace.state, ledger, facts, parts, states=ledger.state_view(rows_of))
+            assessment = assess(workspace.state, ledger, facts, parts, rows_of=rows_of)
     else:
         assessment = assess(workspace.state, None, facts, parts)
     plan = plan_readers(
@@ -146,6 +150,36 @@ def plan_readers(
     retry_failed: bool = False,
     limit: int | None = None,
 ) -> SendPlan:
+    """The plan from what the ledger in ``state_dir`` says of the issue (see ``_plan_readers``); a
+    scratch file the disk has no room for is said as one line naming its folder."""
+    try:
+        return _plan_readers(
+            issue_id,
+            readers,
+            state_dir,
+            rows_of=rows_of,
+            resend_unknown=resend_unknown,
+            retry_failed=retry_failed,
+            limit=limit,
+        )
+    except sqlite3.Error as exc:
+        from digestcli.subscribers import is_full, scratch_error
+
+        if not is_full(exc):
+            raise
+        raise scratch_error(exc, readers.database_path.parent.parent) from None
+
+
+def _plan_readers(
+    issue_id: str,
+    readers: SubscriberList,
+    state_dir: Path,
+    *,
+    rows_of: str | None = None,
+    resend_unknown: bool = False,
+    retry_failed: bool = False,
+    limit: int | None = None,
+) -> SendPlan:
     """The plan from what the ledger in ``state_dir`` says of the issue (its rows under
     ``rows_of``, by default the issue's id) and the suppression list there.
 
@@ -157,7 +191,9 @@ def plan_readers(
     db.execute(
         f"CREATE TABLE {held} (line INTEGER PRIMARY KEY, held INTEGER NOT NULL, why TEXT NOT NULL DEFAULT '')"
     )
-    db.execute(f"CREATE TABLE {unlisted} (address TEXT PRIMARY KEY) WITHOUT ROWID")
+    # Rows of readers no longer in the list, whatever their state: those still waiting (pending,
+    # deferred) are marked skipped; all count in the rows the issue has once the plan is written.
+    db.execute(f"CREATE TABLE {unlisted} (address TEXT PRIMARY KEY, state TEXT NOT NULL) WITHOUT ROWID")
     ledger_path, suppressions_path = state_dir / LEDGER_DB, state_dir / SUPPRESSIONS_DB
     if ledger_path.exists():
         with _attached(db, ledger_path, "ledger"):
@@ -172,10 +208,9 @@ def plan_readers(
                 (*kind, rows_of or issue_id, *held_back),
             )
             db.execute(
-                f"INSERT INTO {unlisted} (address) SELECT d.address FROM ledger.delivery d"
-                " WHERE d.issue_id = ? AND d.state IN (?, ?)"
-                " AND NOT EXISTS (SELECT 1 FROM reader r WHERE r.key = d.address)",
-                (rows_of or issue_id, PENDING, DEFERRED),
+                f"INSERT INTO {unlisted} (address, state) SELECT d.address, d.state FROM ledger.delivery d"
+                " WHERE d.issue_id = ? AND NOT EXISTS (SELECT 1 FROM reader r WHERE r.key = d.address)",
+                (rows_of or issue_id,),
             )
             db.execute("COMMIT")
     if suppressions_path.exists():
@@ -199,6 +234,10 @@ def plan_readers(
         f"CREATE VIEW {skipped} AS SELECT r.key AS address, 'suppressed: ' || h.why AS why"
         f" FROM reader r {group} WHERE h.held = {_SUPPRESSED}"
         f" UNION ALL SELECT address, {_quoted(NOT_LISTED)} FROM {unlisted}"
+        f" WHERE state IN ({_quoted(PENDING)}, {_quoted(DEFERRED)})"
+    )
+    off_list = dict(
+        db.execute(f"SELECT state IN (?, ?), COUNT(*) FROM {unlisted} GROUP BY 1", (PENDING, DEFERRED))
     )
     return SendPlan(
         issue_id,
@@ -208,7 +247,8 @@ def plan_readers(
         suppressed=Readers(readers, "h.held = ?", (_SUPPRESSED,), counts.get(_SUPPRESSED, 0), join=group),
         held_unknown=Readers(readers, "h.held = ?", (_UNKNOWN,), counts.get(_UNKNOWN, 0), join=group),
         held_failed=Readers(readers, "h.held = ?", (_FAILED,), counts.get(_FAILED, 0), join=group),
-        unlisted=db.execute(f"SELECT COUNT(*) FROM {unlisted}").fetchone()[0],
+        unlisted=off_list.get(1, 0),
+        readers=readers.count + sum(off_list.values()),
         tables=PlanTables(readers.database_path, wanted, skipped),
     )
 
@@ -252,4 +292,8 @@ class _attached:
             self.db.execute("ROLLBACK")
         self.db.execute("DETACH DATABASE ?", (self.name,))
         if isinstance(exc, sqlite3.Error):
+            from digestcli.subscribers import is_full
+
+            if is_full(exc):
+                return  # the scratch file's disk, not the state file: plan_readers says so
             raise state_file_error(exc, self.path, self.what) from None

@@ -4,7 +4,8 @@ only about addresses it has never seen.
 
 Only the unusual addresses are kept (an internationalized domain, a quoted local part, an invalid
 one with its reason): plain ones are checked faster than they could be looked up. Every answer is
-kept with the validator's version; a new version starts afresh, its rules may have changed.
+kept with the validator's version and the version of digest's own quick check
+(``subscribers.checker_version``); a new version of either starts afresh, its rules may have changed.
 """
 
 from __future__ import annotations

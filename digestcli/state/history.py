@@ -8,15 +8,19 @@ reports the first (``issue-reused``); ``digest send`` refuses on all three unles
 
 from __future__ import annotations
 
+import contextlib
+import operator
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from digestcli.state import DELIVERED, LEDGER_DB, SENDING, UNKNOWN, rank
+from digestcli.state import DELIVERED, LEDGER_DB, SENDING, STATES, UNKNOWN, rank
 
 if TYPE_CHECKING:  # the ledger (SQLite) is loaded only when there is one to read
+    import sqlite3
+
     from digestcli.state.ledger import Ledger, SentIssue
 
 # What a run sends, part by part, as the editor would name it.
@@ -182,19 +186,29 @@ def assess(
     parts: Mapping[str, str],
     *,
     states: Mapping[str, str] | None = None,
+    rows_of: str | None = None,
 ) -> Assessment:
     """The checks ``digest send`` makes before sending ``issue`` (whose parts hash to ``parts``).
     ``ledger`` is None when there is none (lost, or never made): the journal is read all the same.
-    ``states``: the issue's rows, when the caller has them already."""
+    ``rows_of``: the id the issue's rows are under in the ledger (``Ledger.rows_of``), its own by
+    default. ``states``: the issue's rows as a dict, when the caller holds them already (a view
+    of the ledger, ``Ledger.state_view``, is read from the ledger itself instead).
+
+    A ledger and a journal of a million readers are compared in SQLite, one join over a scratch
+    copy of the journal's last word on each reader, never in memory."""
     from digestcli.state.journal import Journal
 
-    replay = Journal(state_dir).replay(issue.issue_id)
-    if states is None:
-        states = ledger.states(issue.issue_id) if ledger is not None else {}
+    if isinstance(states, dict):  # small, and already in memory
+        replay = Journal(state_dir).replay(issue.issue_id)
+        gaps = journal_gaps(states, replay.states)
+        had_it = sum(1 for state in states.values() if state in _HAS_IT)
+    else:
+        where = ledger.path if ledger is not None else None
+        gaps, had_it = _compare(
+            state_dir, where, rows_of or issue.issue_id, Journal(state_dir).path(issue.issue_id)
+        )
     sent = ledger.sent_issues() if ledger is not None else {}
     conflicts = identity_problems(issue, Identities({}, sent))
-    gaps = journal_gaps(states, replay.states)
-    had_it = sum(1 for state in states.values() if state in _HAS_IT)
     changed: list[str] = []
     previous = ""
     if had_it:
@@ -202,3 +216,83 @@ def assess(
         changed = changed_parts(last, parts)
         previous = str((last or {}).get("subject_text", ""))
     return Assessment(tuple(conflicts), dict(gaps), tuple(changed), had_it, previous)
+
+
+# The journal is copied into the scratch file a batch at a time, each batch in key order (B-tree
+# inserts in order are fast); a reader's last line wins, as in a replay.
+_address = operator.itemgetter(1)
+
+
+def _rank_sql(column: str) -> str:
+    """``rank(column)`` as SQL (``digestcli.state.rank``)."""
+    whens = " ".join(f"WHEN '{state}' THEN {rank(state)}" for state in STATES)
+    return f"(CASE {column} {whens} ELSE {rank(None)} END)"
+
+
+def _compare(
+    state_dir: Path, ledger_path: Path | None, rows_of: str, journal_path: Path
+) -> tuple[Counter[str], int]:
+    """``journal_gaps`` and how many readers the ledger says may have the issue, read from the
+    ledger file and the journal as they are: the journal's replay goes to a scratch SQLite file
+    under the state folder, which is compared with the ledger's rows in one join."""
+    import sqlite3  # here: `digest lint` reads no state file unless there is one
+
+    from digestcli.state import state_file_error
+    from digestcli.state.journal import reader_states
+    from digestcli.subscribers import scratch_database
+
+    has_it = ", ".join(f"'{state}'" for state in _HAS_IT)
+    gaps: Counter[str] = Counter()
+    if not journal_path.is_file() or journal_path.stat().st_size == 0:
+        if ledger_path is None:
+            return gaps, 0
+        try:
+            with contextlib.closing(_read_only(ledger_path)) as db:
+                return gaps, _had_it(db, "main", rows_of, has_it)
+        except sqlite3.Error as exc:
+            raise state_file_error(exc, ledger_path, "ledger") from None
+    with scratch_database(state_dir, "journal") as db:
+        db.execute("CREATE TABLE said (address TEXT PRIMARY KEY, state TEXT NOT NULL) WITHOUT ROWID")
+        upsert = (
+            "INSERT INTO said (state, address) VALUES (?, ?)"
+            " ON CONFLICT (address) DO UPDATE SET state = excluded.state"
+        )
+        db.execute("BEGIN")
+        for batch in reader_states(journal_path):
+            batch.sort(key=_address)  # stable: a reader's lines stay in the order written
+            db.executemany(upsert, batch)
+        db.execute("COMMIT")
+        said = f"said.state IN ({has_it})"
+        if ledger_path is None:
+            query = f"SELECT state, COUNT(*) FROM said WHERE {said} GROUP BY state"
+            rows = db.execute(query).fetchall()
+            had_it = 0
+        else:
+            try:
+                db.execute("ATTACH DATABASE ? AS ledger", (f"{ledger_path.resolve().as_uri()}?mode=ro",))
+                rows = db.execute(
+                    f"SELECT said.state, COUNT(*) FROM said LEFT JOIN ledger.delivery AS d"
+                    f" ON d.issue_id = ? AND d.address = said.address"
+                    f" WHERE {said} AND {_rank_sql('said.state')} > {_rank_sql('d.state')}"
+                    " GROUP BY said.state",
+                    (rows_of,),
+                ).fetchall()
+                had_it = _had_it(db, "ledger", rows_of, has_it)
+            except sqlite3.Error as exc:
+                raise state_file_error(exc, ledger_path, "ledger") from None
+    for state, count in rows:
+        gaps[UNKNOWN if state == SENDING else state] += count
+    return gaps, had_it
+
+
+def _had_it(db: sqlite3.Connection, schema: str, rows_of: str, has_it: str) -> int:
+    found = db.execute(
+        f"SELECT COUNT(*) FROM {schema}.delivery WHERE issue_id = ? AND state IN ({has_it})", (rows_of,)
+    )
+    return int(found.fetchone()[0])
+
+
+def _read_only(path: Path) -> sqlite3.Connection:
+    import sqlite3
+
+    return sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, isolation_level=None)
