@@ -18,7 +18,7 @@ import pytest
 from smtp_server import free_port, make_issue
 
 from digestcli.bounces.mailbox import HANDLED_KEYWORD, ImapMailbox, LocalMailbox, message_id_of
-from digestcli.config import DeliveryConfig, Workspace, find_workspace
+from digestcli.config import Workspace, find_workspace
 from digestcli.delivery import send_issue
 from digestcli.message.tokens import make_token
 from digestcli.message.verp import verp_sender
@@ -659,8 +659,6 @@ def test_with_no_list_an_unsubscribe_the_ledger_does_not_know_is_not_ours(newsro
 )
 def test_the_unsubscribe_address_must_be_a_mailbox_of_its_own(newsroom: Newsroom, digest, settings, said):
     """Replies to the newsletter, or its bounces, would each be an unsubscribe by their sender."""
-    if said == "delivery.bounce_address" and not hasattr(DeliveryConfig(), "bounce_address"):
-        pytest.skip("[delivery] bounce_address is not a setting in this checkout yet")
     newsletter, _, delivery = settings.partition("[delivery]\n")
     text = (
         '[newsletter]\ntitle = "The Weekly"\nunsubscribe_mailto = "mailto:weekly@news.example.org"\n'
