@@ -197,9 +197,11 @@ class UnsubscribeRelay:
     def start(self) -> None:
         """Mail what is queued (also what an earlier run left), and then each new request."""
         if self._thread is None:
-            if self.path.exists():  # a restart is when a mended relay setting is tried: at once
-                with self._database() as db, db:
-                    db.execute("UPDATE relay SET next_try = 0 WHERE sent IS NULL")
+            # The queue is made here, before any request: two first connections at once (the
+            # thread's and a request's) could each try to switch a new file to WAL, and one of
+            # them be refused. And a restart is when a mended relay setting is tried: at once.
+            with self._database() as db, db:
+                db.execute("UPDATE relay SET next_try = 0 WHERE sent IS NULL")
             self._thread = threading.Thread(target=self._run, name="unsubscribe relay", daemon=True)
             self._thread.start()
 
