@@ -6,7 +6,7 @@ import os
 import shutil
 import sys
 import textwrap
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -101,3 +101,25 @@ def digest() -> Callable[..., Result]:
 
 def has(command: str) -> bool:
     return shutil.which(command) is not None or os.path.exists(command)
+
+
+# -- under CI, a missing tool is a failure, not a skip ----------------------------------------------
+
+# Skips that say what the machine is, not what it lacks: no install can lift them.
+MACHINE_SKIPS = ("running as root, and the immutable attribute", "needs /proc", "could not import 'fcntl'")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """With ``DIGEST_CI=1`` (set by .ci/run, which installs Chromium, axe-core, doiuse-email and
+    Dovecot), a test that skips for want of one fails instead, saying what was missing: a run that
+    skipped them would pass without having looked."""
+    outcome = yield
+    report = outcome.get_result()
+    if not report.skipped or os.environ.get("DIGEST_CI") != "1" or hasattr(report, "wasxfail"):
+        return
+    reason = str(report.longrepr[2] if isinstance(report.longrepr, tuple) else report.longrepr)
+    if any(machine in reason for machine in MACHINE_SKIPS):
+        return
+    report.outcome = "failed"
+    report.longrepr = f"CI must run this test, but it skipped: {reason} (.ci/run installs what it needs)"

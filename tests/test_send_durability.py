@@ -80,20 +80,27 @@ def test_a_delivery_is_written_while_the_server_is_slow_to_answer_the_next_messa
 
 
 class RecordingOutbox(OutboxTransport):
-    """The outbox, noting the reader of every message each sync() covers (read from its file)."""
+    """The outbox, noting the reader of every message it fsyncs (read from the file as its fsync
+    is called, so that no other thread can have closed it yet)."""
 
     def __init__(self, path: Path):
         super().__init__(path)
         self.synced: set[str] = set()
         self.syncs = 0
 
-    def sync(self) -> None:
-        for fd in list(self._unsynced):
-            data = Path(os.readlink(f"/proc/self/fd/{fd}")).read_bytes()
-            message = message_from_bytes(data, policy=policy.default)
+    def fsync(self, fd: int) -> None:
+        target = Path(os.readlink(f"/proc/self/fd/{fd}"))
+        if target.is_file() and self.path.resolve() in target.parents:  # not the journal's
+            message = message_from_bytes(target.read_bytes(), policy=policy.default)
             self.synced.add(message["To"].addresses[0].addr_spec)
+        REAL_FSYNC(fd)
+
+    def sync(self) -> None:
         super().sync()
         self.syncs += 1
+
+
+REAL_FSYNC = os.fsync
 
 
 def test_the_outbox_is_synced_before_a_delivery_is_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
@@ -121,6 +128,7 @@ def test_the_outbox_is_synced_before_a_delivery_is_written(tmp_path: Path, monke
         ledger._db.set_trace_callback(trace)
 
     monkeypatch.setattr(Ledger, "sync_with", watched)
+    monkeypatch.setattr(os, "fsync", transport.fsync)
     summary = send_issue(ISSUE, make_workspace(tmp_path, transport="outbox"), transport=transport)
     assert summary.delivered == 300
     assert sorted(written) == addresses  # the trace saw every delivery written
