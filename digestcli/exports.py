@@ -114,12 +114,12 @@ class Columns:
     marks: tuple[Mark, ...]  # columns that can mark a reader as gone
 
 
-def find_columns(
-    names: Sequence[str], header: Sequence[str], mapping: Mapping[str, str], where: str
-) -> Columns:
-    """The columns of a header row (``names``: its cells as slot names; ``header``: as written),
-    by ``mapping`` (``[delivery] columns``: part -> header as written) first, then by the usual
-    headers. Raises InputError when there is no address column, or a mapped one is missing."""
+def find_columns(header: Sequence[str], mapping: Mapping[str, str], where: str) -> Columns:
+    """The columns of a header row (its cells as written), by ``mapping`` (``[delivery] columns``:
+    part -> header as written) first, then by the usual headers, each compared as a ``slot`` (so
+    `E-mail:` and `Email  Address` are found too). Raises InputError when there is no address
+    column, or a mapped one is missing."""
+    names = [slot(cell) for cell in header]
     mapped: dict[str, int] = {}
     for role, wanted in mapping.items():
         found = [

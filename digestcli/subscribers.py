@@ -1137,7 +1137,7 @@ def _count_unquoted(line: str, delimiter: str) -> int:
 def _read_header(row: list[str], path: Path, line: int, mapping: Mapping[str, str]) -> _Layout:
     names = [column_name(cell) for cell in row]
     where = f"{path}:{line}"
-    found = find_columns(names, row, mapping, where)
+    found = find_columns(row, mapping, where)
     for index, name in enumerate(names):
         if not name.strip("_"):
             names[index] = f"column_{index + 1}"  # an unnamed column still keeps its place

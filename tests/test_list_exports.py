@@ -75,6 +75,12 @@ def test_a_blog_member_export_user_email_and_display_name() -> None:
     )
 
 
+@pytest.mark.parametrize("header", ["E-mail:", "Email  Address", " email_address ", "E-MAIL"])
+def test_a_known_header_is_found_whatever_its_punctuation(header: str) -> None:
+    readers = parse_subscribers(f"{header},Name\nann@example.org,Ann\n")
+    assert [(r.email, r.name) for r in readers.readers] == [("ann@example.org", "Ann")]
+
+
 def test_headers_digest_does_not_know_are_named_in_the_settings() -> None:
     with pytest.raises(InputError) as caught:
         load_subscribers(LISTS / "own-headers.csv")
