@@ -142,6 +142,8 @@ UNSUBSCRIBE_MODES = ("direct", "mail", "off")  # [serve] unsubscribe
 
 # digest.toml keys that are Python keywords or read badly as attributes
 _ALIASES = {"from": "sender"}
+# Seconds to wait for a server: 0 would not wait at all (a socket with no timeout is non-blocking).
+_MORE_THAN_ZERO = {"delivery.timeout", "bounces.timeout", "lint.link_timeout"}
 _CHOICES = {
     ("lint", "spelling"): ("any", "us", "gb"),
     ("delivery", "transport"): TRANSPORTS,
@@ -294,6 +296,8 @@ def _coerce(kind: Any, value: Any, where: _Where, dotted: str, key: str) -> Any:
         raise ConfigError(f"'{dotted}' cannot be empty", where=where(dotted))
     if kind in (int, float) and value < 0:
         raise ConfigError(f"'{dotted}' cannot be negative", where=where(dotted))
+    if dotted in _MORE_THAN_ZERO and value == 0:
+        raise ConfigError(f"'{dotted}' cannot be 0", where=where(dotted), hint="seconds to wait: more than 0")
     return float(value) if kind is float else value
 
 
@@ -564,7 +568,7 @@ def _validate_bounces(bounces: BouncesConfig, where: _Where) -> None:
         raise ConfigError(f"bounces.port is {bounces.port}", where=where("bounces.port"), hint="1 to 65535")
     if bounces.soft_bounce_limit < 1:
         raise ConfigError(
-            "bounces.soft_bounce_limit is 0",
+            f"bounces.soft_bounce_limit is {bounces.soft_bounce_limit}",
             where=where("bounces.soft_bounce_limit"),
             hint="1 or more: how many issues in a row may soft-bounce before a reader is left out",
         )

@@ -54,6 +54,19 @@ def test_the_defaults_and_the_sample_workspace_pass() -> None:
     assert load_config(root / "digest.toml").newsletter.title == "The Lantern Weekly"
 
 
+@pytest.mark.parametrize(
+    ("section", "key"), [("delivery", "timeout"), ("bounces", "timeout"), ("lint", "link_timeout")]
+)
+def test_a_timeout_of_zero_is_refused_at_its_line(tmp_path: Path, section: str, key: str) -> None:
+    path = settings(tmp_path, f'[newsletter]\ntitle = "T"\n\n[{section}]\n{key} = 0\n')
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert caught.value.where == f"{path}:5"
+    assert caught.value.message == f"'{section}.{key}' cannot be 0"
+    path.write_text(path.read_text().replace(" = 0", " = 0.5"), encoding="utf-8")
+    assert getattr(getattr(load_config(path), section), key) == 0.5
+
+
 def test_a_wrongly_typed_value_names_the_file_line_and_key(tmp_path: Path) -> None:
     path = settings(tmp_path, '[newsletter]\ntitle = "T"\n\n[delivery]\nconnections = "four"\n')
     with pytest.raises(ConfigError) as caught:
