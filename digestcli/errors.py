@@ -84,3 +84,27 @@ def read_text(path: str | os.PathLike[str], what: str = "file") -> str:
             hint="save the file as UTF-8 and try again",
         ) from None
     return text.removeprefix("\ufeff")
+
+
+def write_atomically(path: Path, data: bytes, *, like: Path | None = None, what: str = "file") -> None:
+    """Replace a file's contents so that a crash leaves either the old file or the new one (synced
+    before it takes the name), with the permissions of the old one or of ``like`` (a new file gets
+    the umask's, as any editor's would), its folder made if missing. Failing is an InputError."""
+    temporary = path.with_name(f".{path.name}.{os.getpid()}-{os.urandom(4).hex()}.tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        with os.fdopen(descriptor, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        model = like or path
+        if model.exists():
+            os.chmod(temporary, model.stat().st_mode & 0o7777)
+        os.replace(temporary, path)
+    except OSError as exc:
+        temporary.unlink(missing_ok=True)
+        raise InputError(f"cannot write the {what}: {exc.strerror or exc}", where=str(path)) from None
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise

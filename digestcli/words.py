@@ -10,13 +10,10 @@ what ``digest lint --add-word`` and ``digest words add`` call, ``list_words`` wh
 
 from __future__ import annotations
 
-import os
-import stat
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
-from digestcli.errors import InputError, UsageError, read_text
+from digestcli.errors import UsageError, read_text, write_atomically
 
 WORDS_FILE = "words.txt"
 
@@ -146,22 +143,5 @@ def add_words(root: Path, words: Iterable[str]) -> list[str]:
     entries.sort(key=lambda entry: (entry[0].casefold(), entry[0]))
     body = [line for _, group in entries for line in group]
     text = "\n".join([*header, *body, *pending]) + "\n"
-    _write_atomically(path, text)
+    write_atomically(path, text.encode("utf-8"), what="word list")
     return added
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as out:
-                out.write(text)
-            # The file's own permissions (mkstemp makes it readable by its owner only).
-            os.chmod(tmp, stat.S_IMODE(path.stat().st_mode) if path.exists() else 0o644)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-    except OSError as exc:
-        raise InputError(f"cannot write the word list: {exc.strerror or exc}", where=str(path)) from None

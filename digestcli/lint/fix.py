@@ -12,16 +12,14 @@ kept where the caller says.
 
 from __future__ import annotations
 
-import os
 import re
-import tempfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from digestcli.config import LintConfig
 from digestcli.draft import Issue, parse_draft
-from digestcli.errors import InputError
+from digestcli.errors import InputError, write_atomically
 from digestcli.lint import Change, fixer_of, run_rules
 
 # Line breaks as the parser counts them: a lone "\r" is one too.
@@ -142,8 +140,9 @@ def fix_file(path: Path, config: LintConfig, *, keep_in: Path | None = None) -> 
             raise InputError(
                 f"cannot keep the draft as it was: {exc.strerror or exc}", where=str(keep_in)
             ) from None
-        write_atomically(kept, raw, like=target)
-    write_atomically(target, (_BOM if raw.startswith(_BOM) else b"") + fixed_text.encode("utf-8"))
+        write_atomically(kept, raw, like=target, what="draft's copy")
+    data = (_BOM if raw.startswith(_BOM) else b"") + fixed_text.encode("utf-8")
+    write_atomically(target, data, what="draft")
     return FixResult(fixed_text, tuple(fixed), kept)
 
 
@@ -152,27 +151,3 @@ def _read(target: Path, path: Path) -> bytes:
         return target.read_bytes()
     except OSError as exc:
         raise InputError(f"cannot read: {exc.strerror or exc}", where=str(path)) from None
-
-
-def write_atomically(path: Path, data: bytes, *, like: Path | None = None) -> None:
-    """Replace a file's contents so that a crash leaves either the old file or the new one, with
-    the permissions of the old one (or of ``like``)."""
-    try:
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    except OSError as exc:
-        raise InputError(f"cannot write next to it: {exc.strerror or exc}", where=str(path)) from None
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        model = like or path
-        if model.exists():
-            os.chmod(tmp, model.stat().st_mode & 0o7777)
-        os.replace(tmp, path)
-    except OSError as exc:
-        Path(tmp).unlink(missing_ok=True)
-        raise InputError(f"cannot write: {exc.strerror or exc}", where=str(path)) from None
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
