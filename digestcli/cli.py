@@ -18,14 +18,36 @@ import sys
 from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
+import typer.core
 
 from digestcli import __version__, output
-from digestcli.config import Workspace, find_workspace
 from digestcli.errors import DigestError, ExitCode, UsageError
 from digestcli.output import fail, say, shown
+
+if TYPE_CHECKING:
+    from digestcli.config import Workspace
+
+
+class HelpCommand(typer.core.TyperCommand):
+    """A command whose ``--help`` is drawn by helpscreen.py (without Typer's heavy formatter)."""
+
+    def format_help(self, ctx: Any, formatter: Any) -> None:
+        from digestcli import helpscreen
+
+        helpscreen.show(self, ctx)
+
+
+class HelpGroup(typer.core.TyperGroup):
+    """A group (digest itself, ``digest words``) whose ``--help`` is drawn by helpscreen.py."""
+
+    def format_help(self, ctx: Any, formatter: Any) -> None:
+        from digestcli import helpscreen
+
+        helpscreen.show(self, ctx)
+
 
 app = typer.Typer(
     name="digest",
@@ -34,6 +56,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
     rich_markup_mode="rich",
+    cls=HelpGroup,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
@@ -80,6 +103,8 @@ def reported(command: F) -> F:
 
 
 def workspace() -> Workspace:
+    from digestcli.config import find_workspace
+
     return find_workspace()
 
 
@@ -134,7 +159,7 @@ def _parse_date(value: str | None) -> dt.date | None:
         raise UsageError(f"--date {value!r} is not a date like 2026-11-20") from None
 
 
-@app.command()
+@app.command(cls=HelpCommand)
 @reported
 def new(
     *,
@@ -181,7 +206,7 @@ def new(
     say(f"Next: replace the TODOs, then run: digest lint {shown(made.path)}")
 
 
-@app.command()
+@app.command(cls=HelpCommand)
 @reported
 def init(
     folder: Annotated[
@@ -222,7 +247,7 @@ def init(
 # ------------------------------------------------------------------------------------- import
 
 
-@app.command("import")
+@app.command("import", cls=HelpCommand)
 @reported
 def import_(
     source: Annotated[
@@ -317,7 +342,7 @@ def _drafts_to_check(ws: Workspace, paths: list[Path]) -> list[Path]:
     return found
 
 
-@app.command()
+@app.command(cls=HelpCommand)
 @reported
 def lint(
     paths: Annotated[
@@ -482,13 +507,14 @@ def _lint_one(
 
 
 words_app = typer.Typer(
+    cls=HelpGroup,
     help="The house word list (words.txt): names and terms the spelling check takes as right.",
     no_args_is_help=True,
 )
 app.add_typer(words_app, name="words")
 
 
-@words_app.command("add")
+@words_app.command("add", cls=HelpCommand)
 @reported
 def words_add(
     words: Annotated[
@@ -510,7 +536,7 @@ def words_add(
     )
 
 
-@words_app.command("list")
+@words_app.command("list", cls=HelpCommand)
 @reported
 def words_list() -> None:
     """Print the house word list, one word a line.
@@ -526,7 +552,7 @@ def words_list() -> None:
 # ------------------------------------------------------------------------------------- render
 
 
-@app.command()
+@app.command(cls=HelpCommand)
 @reported
 def render(
     draft: Annotated[Path, typer.Argument(help="The draft to render.", show_default=False)],
@@ -578,7 +604,7 @@ def render(
         raise typer.Exit(ExitCode.FAILURE)
 
 
-@app.command()
+@app.command(cls=HelpCommand)
 @reported
 def preview(
     draft: Annotated[Path, typer.Argument(help="The draft to preview.", show_default=False)],
@@ -621,7 +647,7 @@ def preview(
 # ------------------------------------------------------------------------------------ publish
 
 
-@app.command()
+@app.command(cls=HelpCommand)
 @reported
 def publish(
     drafts: Annotated[
@@ -715,7 +741,7 @@ def _transport_line(transport: Any, ws: Workspace) -> str:
     return f"outbox {shown(ws.path(ws.config.delivery.outbox))}/ (a Maildir; nothing leaves this machine)"
 
 
-@app.command()
+@app.command(cls=HelpCommand)
 @reported
 def send(
     draft: Annotated[Path, typer.Argument(help="The draft to send.", show_default=False)],
@@ -980,7 +1006,7 @@ class _StopSignals:
             signal.signal(number, handler)
 
 
-@app.command()
+@app.command(cls=HelpCommand)
 @reported
 def status(
     draft: Annotated[
@@ -1035,7 +1061,7 @@ def status(
         say("Name a draft to see its failures: digest status DRAFT")
 
 
-@app.command()
+@app.command(cls=HelpCommand)
 @reported
 def recover() -> None:
     """Rebuild the ledger from the journal after it was lost, damaged or replaced by an old copy.
@@ -1064,7 +1090,7 @@ def recover() -> None:
         say("Done: digest status shows where every reader stands.")
 
 
-@app.command()
+@app.command(cls=HelpCommand)
 @reported
 def serve(
     *,
@@ -1111,7 +1137,7 @@ def serve(
 # ------------------------------------------------------------------------------------ bounces
 
 
-@app.command()
+@app.command(cls=HelpCommand)
 @reported
 def bounces(
     *,
@@ -1189,7 +1215,7 @@ def bounces(
 # -------------------------------------------------------------------------------- unsubscribe
 
 
-@app.command()
+@app.command(cls=HelpCommand)
 @reported
 def unsubscribe(
     address: Annotated[

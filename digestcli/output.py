@@ -14,10 +14,10 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from digestcli.config import Workspace
-
 if TYPE_CHECKING:
     from rich.console import Console
+
+    from digestcli.config import Workspace
 
 SKIPPED_SHOWN = 20  # rows of the list that could not be read, shown before the rest go to a file
 

@@ -3,6 +3,7 @@ no more than they use."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -81,3 +82,33 @@ def test_status_and_the_suppression_list_load_no_renderer(argv: list[str], tmp_p
     modules = loaded_by(argv, tmp_path)
     assert "digestcli.cli" in modules
     assert not modules & {"jinja2", "premailer", "lxml", "markdown_it", "digestcli.render", "yaml"}
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["lint", "--help"], ["words", "--help"]])
+def test_help_screens_load_no_markdown_parser_nor_typers_formatter(argv: list[str], tmp_path: Path) -> None:
+    modules = loaded_by(argv, tmp_path)
+    assert "digestcli.helpscreen" in modules
+    assert not modules & {"typer.rich_utils", "rich.markdown", "markdown_it", "pygments", "digestcli.config"}
+
+
+def wide_help(*argv: str) -> list[str]:
+    done = subprocess.run(
+        [sys.executable, "-m", "digestcli", *argv, "--help"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, "COLUMNS": "200", "NO_COLOR": "1"},
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return [line.strip(" │") for line in done.stdout.splitlines()]
+
+
+def test_a_help_screen_keeps_examples_lines_and_reflows_prose() -> None:
+    lines = wide_help("send")
+    # Prose joined into one line at this width; each example on a line of its own.
+    assert any(line.startswith("The draft is linted first") and "before anything" in line for line in lines)
+    assert "digest send drafts/2026-11-20-weekly.md --dry-run" in lines
+    assert any(line.startswith("--dry-run") and "Build every message" in line for line in lines)
+    assert any(line.startswith("*  draft") and line.endswith("[required]") for line in lines)
+    assert any(line.startswith("--format") and line.endswith("[default: text]") for line in wide_help("lint"))
