@@ -112,3 +112,15 @@ def test_a_help_screen_keeps_examples_lines_and_reflows_prose() -> None:
     assert any(line.startswith("--dry-run") and "Build every message" in line for line in lines)
     assert any(line.startswith("*  draft") and line.endswith("[required]") for line in lines)
     assert any(line.startswith("--format") and line.endswith("[default: text]") for line in wide_help("lint"))
+
+
+def test_the_entry_point_freezes_what_start_up_made_and_leaves_the_collector_on() -> None:
+    code = (
+        "import gc, sys\n"
+        "from digestcli.__main__ import main\n"
+        "sys.argv = ['digest', '--version']\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        "print(gc.isenabled(), gc.get_freeze_count() > 10_000, 'digestcli.cli' in sys.modules)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert done.stdout.split()[-3:] == ["True", "True", "True"], done.stderr
