@@ -11,11 +11,15 @@ writing is never in ``new/``. The files hold local line ends (LF): the Personali
 one by one as they are written (``mailbox.Maildir.add`` does, which made the outbox slower than a
 mail server) but in groups, by ``sync()``, which the ledger calls before it writes their deliveries
 (``Ledger.sync_with``): the ledger never says delivered for a message a power cut could still take.
+On Linux 5.8 and later a group is synced by one ``syncfs`` of the outbox's filesystem (a tenth of
+the time of an fsync per file, and it reports a file's failed write-back as fsync does); elsewhere
+each file is fsynced, then the folder.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import itertools
 import mailbox
 import os
@@ -34,24 +38,59 @@ _MOST_CHUNKS = 512  # per writev; Linux takes up to 1,024 (IOV_MAX)
 # Messages written and not yet synced, at most: a send with no ledger (a test send) has no one to
 # call sync() but the session, and open files are a limited resource.
 _MOST_UNSYNCED = 256
+_CLOSED = -1  # in the unsynced queue: a message whose file is closed already (syncfs syncs it)
+
+
+def filesystem_sync() -> Callable[[int], None] | None:
+    """syncfs(2): every file of the filesystem holding ``fd`` written back, in one call that waits
+    for it, where it also reports a failed write-back (Linux 5.8 and later). Else None."""
+    system = os.uname()
+    try:
+        release = tuple(int(part) for part in system.release.split("-")[0].split(".")[:2])
+        syncfs = ctypes.CDLL(None, use_errno=True).syncfs
+    except (ValueError, AttributeError, OSError):
+        return None
+    if system.sysname != "Linux" or release < (5, 8):
+        return None
+    syncfs.argtypes = [ctypes.c_int]
+
+    def sync(fd: int) -> None:
+        if syncfs(fd) != 0:
+            code = ctypes.get_errno()
+            raise OSError(code, os.strerror(code))
+
+    return sync
 
 
 class OutboxTransport:
     connections = 1  # one writer; the disk is not the bottleneck a server round trip is
     line_end = "\n"  # Maildir files hold local line ends; CRLF is only how SMTP carries them
 
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path, *, syncfs: Callable[[int], None] | bool | None = True):
+        """``syncfs``: how a group of messages is synced (see the module): True for syncfs where
+        the system has it, None for an fsync per file, or a function like ``filesystem_sync()``'s."""
         self.path = Path(path)
         self.name = f"outbox {self.path}"
-        # Messages in new/ not yet synced, open: appended by the session, drained by sync() (a
-        # deque's append and popleft are atomic: the ledger's writer may call it from any thread).
+        self._syncfs = filesystem_sync() if syncfs is True else (syncfs or None)
+        # Messages in new/ not yet synced: their open files (or _CLOSED, with syncfs), appended by
+        # the session, drained by sync() (a deque's append and popleft are atomic: the ledger's
+        # writer may call it from any thread).
         self._unsynced: deque[int] = deque()
         self._syncing = threading.Lock()
         self._broken: DeliveryError | None = None  # a sync that failed: what is unsynced is unknown
 
     def open(self, hangup: Hangup | None = None) -> OutboxSession:
         # Nothing to hang up: a disk write does not wait on anyone.
-        return OutboxSession(self.path, self._unsynced, self.sync)
+        return OutboxSession(self.path, self._written, self.sync)
+
+    def _written(self, fd: int) -> int:
+        """Keep a message's file for sync(), which the ledger calls before it says delivered;
+        how many messages are unsynced."""
+        if self._syncfs is not None:
+            os.close(fd)  # syncfs finds it on its own
+            fd = _CLOSED
+        self._unsynced.append(fd)
+        return len(self._unsynced)
 
     def sync(self) -> None:
         """Every message written so far is on the disk, and its name in new/: each file is synced,
@@ -67,6 +106,8 @@ class OutboxTransport:
                 with contextlib.suppress(IndexError):
                     while True:
                         fd = unsynced.popleft()
+                        if fd == _CLOSED:
+                            continue
                         try:
                             os.fsync(fd)
                         except BaseException:
@@ -75,7 +116,7 @@ class OutboxTransport:
                         os.close(fd)
                 folder = os.open(self.path / "new", os.O_RDONLY | os.O_DIRECTORY)
                 try:
-                    os.fsync(folder)
+                    (self._syncfs or os.fsync)(folder)  # syncfs: the files and the folder at once
                 finally:
                     os.close(folder)
             except OSError as exc:
@@ -86,7 +127,8 @@ class OutboxTransport:
                 )
                 with contextlib.suppress(IndexError, OSError):
                     while True:
-                        os.close(unsynced.popleft())
+                        if (fd := unsynced.popleft()) != _CLOSED:
+                            os.close(fd)
                 raise self._broken from None
 
 
@@ -94,8 +136,8 @@ class OutboxSession:
     usable = True
     _counter = itertools.count()  # with the time and the process id, a name no other file has
 
-    def __init__(self, path: Path, unsynced: deque[int], sync: Callable[[], None]):
-        self._unsynced, self._sync = unsynced, sync
+    def __init__(self, path: Path, written: Callable[[int], int], sync: Callable[[], None]):
+        self._written, self._sync = written, sync
         try:
             mailbox.Maildir(path, factory=None, create=True)  # makes tmp/, new/ and cur/
             # Maildir() takes any existing path on trust; a file there would fail every message.
@@ -136,8 +178,7 @@ class OutboxSession:
             with contextlib.suppress(OSError):
                 os.unlink(self._tmp + name)
             raise TemporaryFailure(f"cannot write to the outbox: {exc}") from None
-        self._unsynced.append(fd)  # kept open for sync(), which the ledger calls before it says delivered
-        if len(self._unsynced) >= _MOST_UNSYNCED:
+        if self._written(fd) >= _MOST_UNSYNCED:
             self._sync()
         return f"saved as {name}"
 
