@@ -10,7 +10,6 @@ under ``--debug``. Heavy modules are imported inside the commands that need them
 from __future__ import annotations
 
 import copy
-import dataclasses
 import datetime as dt
 import functools
 import os
@@ -442,7 +441,7 @@ def lint(
                 raise
             unreadable.append(exc)  # and go on: one bad file must not hide the others' findings
             continue
-        findings += [dataclasses.replace(f, path=shown(f.path)) for f in found]
+        findings += [f._replace(path=shown(f.path)) for f in found]
 
     errors = sum(f.severity == "error" for f in findings)
     warnings = len(findings) - errors
@@ -589,7 +588,7 @@ def render(
         *(f for f in lint_issue(issue, ws.config.lint) if f.rule == "front-matter"),
         *check_rendered(rendering.issue, str(draft), ws.config.lint, source=issue.lines),
     ]
-    findings = [dataclasses.replace(f, path=shown(draft)) for f in findings]
+    findings = [f._replace(path=shown(draft)) for f in findings]
     output.print_findings(findings)
     errors = sum(f.severity == "error" for f in findings)
     seconds = rendering.seconds["total"]
@@ -726,7 +725,7 @@ def _check_links_before_sending(issue: Any, ws: Workspace, draft: Path, *, ignor
     for note in report.notes:
         say(f"{typer.style('note:', fg='cyan')} {note}", err=True)
     if broken:
-        output.print_findings([dataclasses.replace(f, path=shown(f.path)) for f in broken])
+        output.print_findings([f._replace(path=shown(f.path)) for f in broken])
         if not ignore:
             raise DigestError(
                 f"{shown(draft)} has {output.plural(len(broken), 'link')} that do not open; nothing was sent",

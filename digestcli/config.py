@@ -6,22 +6,26 @@ Every setting has a default, so a folder with nothing but ``drafts/`` is a works
 from __future__ import annotations
 
 import codecs
-import dataclasses
 import difflib
 import re
 import tomllib
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, get_type_hints
+from types import MappingProxyType
+from typing import Any, NamedTuple, get_type_hints
 
 from digestcli.errors import ConfigError
 
 CONFIG_NAME = "digest.toml"
 
+# The settings are NamedTuples, not frozen dataclasses: as immutable, and each one costs a tenth
+# of a dataclass to create, which every command pays as it starts.
 
-@dataclass(frozen=True)
-class NewsletterConfig:
+# The default of a table of free-form entries: one shared mapping, so one that cannot be changed.
+_NO_ENTRIES: Mapping[str, str] = MappingProxyType({})
+
+
+class NewsletterConfig(NamedTuple):
     title: str = "Example Weekly"
     sender: str = "Example Weekly <digest@example.com>"  # `from` in digest.toml
     reply_to: str = ""
@@ -32,8 +36,7 @@ class NewsletterConfig:
     language: str = "en"
 
 
-@dataclass(frozen=True)
-class LintConfig:
+class LintConfig(NamedTuple):
     wrapup_heading: str = "Wrapping Up"
     subject_max: int = 78
     headline_max: int = 90
@@ -44,18 +47,20 @@ class LintConfig:
     image_max_kb: int = 1024  # an image heavier than this is a warning (image-heavy)
     image_max_width: int = 1200  # pixels; a wider image is a warning too
     # rule name -> "off" | "warning" | "error"; rules not named keep their own severity
-    rules: dict[str, str] = field(default_factory=dict)
+    rules: Mapping[str, str] = _NO_ENTRIES
     # Not a setting of its own: [newsletter] title, for the rules that compare with it.
-    newsletter_title: str = field(default="", metadata={"derived": True})
+    newsletter_title: str = ""
 
 
-@dataclass(frozen=True)
-class RenderConfig:
+# Fields that are not settings of digest.toml but taken from another section (with_derived).
+DERIVED_FIELDS = frozenset({"newsletter_title"})
+
+
+class RenderConfig(NamedTuple):
     out: str = "out"
 
 
-@dataclass(frozen=True)
-class WebConfig:
+class WebConfig(NamedTuple):
     """The web edition (``digest publish``): a static site of every issue, an archive and a feed."""
 
     out: str = "site"  # the site's folder, relative to the workspace
@@ -65,8 +70,7 @@ class WebConfig:
     reader_name: str = "there"  # what {{ reader.name }} becomes on the web: "Hi there"
 
 
-@dataclass(frozen=True)
-class DeliveryConfig:
+class DeliveryConfig(NamedTuple):
     transport: str = "outbox"
     subscribers: str = "subscribers.csv"
     outbox: str = "outbox"
@@ -79,15 +83,14 @@ class DeliveryConfig:
     encoding: str = "utf-8"  # the list's; "cp1252" for a CSV Excel saved as plain "CSV"
     # Which of the list's columns is which, when digest does not recognise them itself: part of a
     # reader (exports.ROLES) -> the column's header as written, like {email = "Courriel"}.
-    columns: dict[str, str] = field(default_factory=dict)
+    columns: Mapping[str, str] = _NO_ENTRIES
     # The envelope sender (MAIL FROM, Return-Path) of every message, where bounces go; empty: the
     # [newsletter] from address. verp: each reader's own, bounces+TOKEN@... (message.verp).
     bounce_address: str = ""
     verp: bool = False
 
 
-@dataclass(frozen=True)
-class SmtpConfig:
+class SmtpConfig(NamedTuple):
     host: str = "localhost"
     port: int = 587
     security: str = "starttls"  # "starttls" | "ssl" | "none"
@@ -95,8 +98,7 @@ class SmtpConfig:
     # the password is read from DIGEST_SMTP_PASSWORD at send time, never from a file
 
 
-@dataclass(frozen=True)
-class ServeConfig:
+class ServeConfig(NamedTuple):
     """``digest serve``: the web edition and the one-click unsubscribe endpoint."""
 
     # "direct": into this workspace's suppression list; "mail": passed on to
@@ -107,8 +109,7 @@ class ServeConfig:
     requests_per_minute: int = 60  # per client, in bursts of as many; 0 means no limit
 
 
-@dataclass(frozen=True)
-class BouncesConfig:
+class BouncesConfig(NamedTuple):
     """``digest bounces``: the IMAP mailbox that bounces, complaints and unsubscribes come back to."""
 
     host: str = ""  # empty: no mailbox to read; `digest bounces --from PATH` reads a local one
@@ -121,19 +122,18 @@ class BouncesConfig:
     timeout: float = 30.0  # seconds for one IMAP exchange
 
 
-@dataclass(frozen=True)
-class Config:
+class Config(NamedTuple):
     """A workspace's settings, one frozen section per table of ``digest.toml``; every value has a
     default, and ``load_config`` has checked them all (types, addresses, choices) before use."""
 
-    newsletter: NewsletterConfig = field(default_factory=NewsletterConfig)
-    lint: LintConfig = field(default_factory=LintConfig)
-    render: RenderConfig = field(default_factory=RenderConfig)
-    web: WebConfig = field(default_factory=WebConfig)
-    delivery: DeliveryConfig = field(default_factory=DeliveryConfig)
-    smtp: SmtpConfig = field(default_factory=SmtpConfig)
-    serve: ServeConfig = field(default_factory=ServeConfig)
-    bounces: BouncesConfig = field(default_factory=BouncesConfig)
+    newsletter: NewsletterConfig = NewsletterConfig()
+    lint: LintConfig = LintConfig()
+    render: RenderConfig = RenderConfig()
+    web: WebConfig = WebConfig()
+    delivery: DeliveryConfig = DeliveryConfig()
+    smtp: SmtpConfig = SmtpConfig()
+    serve: ServeConfig = ServeConfig()
+    bounces: BouncesConfig = BouncesConfig()
 
 
 SMTP_SECURITIES = ("starttls", "ssl", "none")
@@ -158,8 +158,7 @@ _MAY_BE_EMPTY = {"bounces.host"}  # no mailbox to read: `digest bounces --from P
 _Where = Callable[[str], str | None]  # a dotted key -> where an error about it says it is
 
 
-@dataclass(frozen=True)
-class Workspace:
+class Workspace(NamedTuple):
     """A newsletter's folder: its settings and where its files live."""
 
     root: Path
@@ -237,16 +236,19 @@ def load_config(path: Path) -> Config:
 
 def with_derived(config: Config) -> Config:
     """The config with the values its sections take from each other filled in."""
-    return dataclasses.replace(
-        config, lint=dataclasses.replace(config.lint, newsletter_title=config.newsletter.title)
-    )
+    return config._replace(lint=config.lint._replace(newsletter_title=config.newsletter.title))
 
 
-def _build(cls: type, raw: Any, where: _Where, section: str) -> Any:
+def _is_table(kind: Any) -> bool:
+    """Whether a setting's type is a section of its own (a NamedTuple above), not a value."""
+    return isinstance(kind, type) and issubclass(kind, tuple) and hasattr(kind, "_fields")
+
+
+def _build(cls: Any, raw: Any, where: _Where, section: str) -> Any:
     if not isinstance(raw, dict):
         raise ConfigError(f"[{section}] must be a table", where=where(section))
     hints = get_type_hints(cls)
-    fields = {f.name: f for f in dataclasses.fields(cls) if not f.metadata.get("derived")}
+    fields: list[str] = [name for name in cls._fields if name not in DERIVED_FIELDS]
     values: dict[str, Any] = {}
     for key, value in raw.items():
         name = _ALIASES.get(key, key)
@@ -261,11 +263,11 @@ def _build(cls: type, raw: Any, where: _Where, section: str) -> Any:
 
 
 def _coerce(kind: Any, value: Any, where: _Where, dotted: str, key: str) -> Any:
-    if isinstance(kind, type) and dataclasses.is_dataclass(kind):
+    if _is_table(kind):
         return _build(kind, value, where, dotted)
     if dotted == "delivery.columns":
         return _list_columns(value, where, dotted)
-    if kind == dict[str, str]:  # [lint.rules]
+    if kind == Mapping[str, str]:  # [lint.rules]
         if not isinstance(value, dict):
             raise ConfigError(f"'{dotted}' must be a table", where=where(dotted))
         rules: dict[str, str] = {}
@@ -591,8 +593,7 @@ def _validate_bounces(bounces: BouncesConfig, where: _Where) -> None:
 # -- example values left in the settings --------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class ExampleSetting:
+class ExampleSetting(NamedTuple):
     """A setting still holding an example value, which a real send must not go out with."""
 
     key: str  # dotted, as in digest.toml: newsletter.from

@@ -1,7 +1,7 @@
 """What every setting of ``digest.toml`` does, in one line each, and the commented ``digest.toml``
 that ``digest init`` writes from them.
 
-The keys and their defaults come from the settings dataclasses in ``config``, so the file written
+The keys and their defaults come from the settings records in ``config``, so the file written
 always names every setting digest knows, with the default digest really uses; only the sentences
 are kept here (a test fails when a setting has none).
 """
@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
-from digestcli.config import _ALIASES, Config
+from digestcli.config import _ALIASES, DERIVED_FIELDS, Config
 
-# dotted key, as written in digest.toml -> what it does (its default is added from the dataclass)
+# dotted key, as written in digest.toml -> what it does (its default is added from the settings record)
 SETTINGS: dict[str, str] = {
     "newsletter.title": "The newsletter's name: each email's heading and footer, and `digest new`'s title",
     "newsletter.from": "Who the issue comes from, as `Name <address>`",
@@ -104,14 +104,14 @@ def all_settings(config: Config | None = None) -> Iterator[Setting]:
     """Every setting of ``digest.toml``, table by table in the order of ``Config``, with the value
     ``config`` holds (the built-in defaults when None). Derived values are not settings."""
     config = config or Config()
-    for table in dataclasses.fields(Config):
-        section = getattr(config, table.name)
-        for item in dataclasses.fields(section):
-            if item.metadata.get("derived"):
+    for table in Config._fields:
+        section = getattr(config, table)
+        for name in section._fields:
+            if name in DERIVED_FIELDS:
                 continue
-            key = _KEY_NAMES.get(item.name, item.name)
-            about = SETTINGS.get(f"{table.name}.{key}", "")
-            yield Setting(table.name, key, getattr(section, item.name), about)
+            key = _KEY_NAMES.get(name, name)
+            about = SETTINGS.get(f"{table}.{key}", "")
+            yield Setting(table, key, getattr(section, name), about)
 
 
 def toml_value(value: Any) -> str:
@@ -146,8 +146,8 @@ def commented_config(values: dict[str, Any], *, header: str = "") -> str:
     for table, settings in by_table.items():
         lines += ["", f"[{table}]"]
         lines += [f"# {line}" for line in _TABLE_NOTES.get(table, "").splitlines()]
-        tables = [s for s in settings if isinstance(s.default, dict)]
-        for setting in (s for s in settings if not isinstance(s.default, dict)):
+        tables = [s for s in settings if isinstance(s.default, Mapping)]
+        for setting in (s for s in settings if not isinstance(s.default, Mapping)):
             default = toml_value(setting.default)
             lines.append(
                 f"# {setting.about}. Default: {default}." if setting.about else f"# Default: {default}."

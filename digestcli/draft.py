@@ -14,7 +14,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
@@ -91,8 +91,10 @@ def markdown() -> MarkdownIt:
     return md
 
 
-@dataclass(frozen=True)
-class FrontMatter:
+# The parts of a parsed draft are NamedTuples, not dataclasses: `digest lint` makes these classes
+# on every start, and a frozen dataclass takes five to ten times as long to make. (Issue is a
+# dataclass: lint.spelling keeps a weak reference to it, which a tuple cannot have.)
+class FrontMatter(NamedTuple):
     values: dict[str, Any]
     key_lines: dict[str, int]  # key -> line of the key in the file
     start_line: int  # line of the opening fence; 0 when there is no front matter
@@ -103,8 +105,7 @@ class FrontMatter:
         return self.key_lines.get(key, self.start_line or 1)
 
 
-@dataclass(frozen=True)
-class Section:
+class Section(NamedTuple):
     """A run of Markdown blocks: the intro, an item's body or the wrap-up's body."""
 
     tokens: tuple[Token, ...]
@@ -133,8 +134,7 @@ _CONTENT_BLOCKS = {"fence", "code_block", "hr", "html_block"}
 _COMMENT = re.compile(r"(<!--.*?-->\s*)+", re.DOTALL)  # an HTML comment is a note, not content
 
 
-@dataclass(frozen=True)
-class Item:
+class Item(NamedTuple):
     """A numbered story: ``## N. Headline`` and the blocks below it."""
 
     number: int | None  # None when the heading carries no number
@@ -156,8 +156,7 @@ class Item:
         return inline_text(self.heading, skip_number=self.number is not None)
 
 
-@dataclass(frozen=True)
-class WrapUp:
+class WrapUp(NamedTuple):
     heading: str
     line: int
     body: Section

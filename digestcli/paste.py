@@ -14,14 +14,13 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Container, Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from itertools import product
+from typing import NamedTuple
 
 # ------------------------------------------------------------------------------------------ chrome
 
 
-@dataclass(frozen=True)
-class _Piece:
+class _Piece(NamedTuple):
     """What one phrase of chrome is, and how it sits in a line."""
 
     label: str
@@ -627,8 +626,7 @@ _MINOR_WORDS = frozenset(
 _QUOTES = "\"'“”‘’«»()[]*_"
 
 
-@dataclass(frozen=True)
-class _Headline:
+class _Headline(NamedTuple):
     number: int
     text: str  # as written
     full_stop: bool  # it ends with a full stop: a headline only where one is due
@@ -714,17 +712,20 @@ def is_numbered_line(line: str) -> bool:
     return _NUMBERED.match(line) is not None
 
 
-@dataclass
 class _Sequence:
     """Where a walk down a paste or a draft is: the number of the story above, and the numbered
     list in that story, if one is going on: the number its next entry would have, and whether
-    text came between its entries."""
+    text came between its entries. (A plain class, not a dataclass: it costs lint's start-up
+    less.)"""
 
-    story: int = 0
-    listing: int | None = None
-    entries: int = 0
-    loose: bool = False  # text between its entries: "1. Launch", a paragraph, "2. Size", …
-    text_since: bool = False  # text since its last entry
+    __slots__ = ("entries", "listing", "loose", "story", "text_since")
+
+    def __init__(self) -> None:
+        self.story = 0
+        self.listing: int | None = None
+        self.entries = 0
+        self.loose = False  # text between its entries: "1. Launch", a paragraph, "2. Size", …
+        self.text_since = False  # text since its last entry
 
     def story_at(self, number: int | None) -> None:
         if number is not None:

@@ -16,7 +16,6 @@ import textwrap
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -678,7 +677,7 @@ def test_the_templates_fixed_links_are_checked(tmp_path: Path, site: Site) -> No
 
 
 def test_template_links_from_the_newsletter_settings() -> None:
-    newsletter = replace(NewsletterConfig(), title="https://news.lantern-weekly.org/about")
+    newsletter = NewsletterConfig()._replace(title="https://news.lantern-weekly.org/about")
     text = (
         "Read about us: {{ newsletter.title }} or https://news.lantern-weekly.org/faq.\n"
         "{{ newsletter.unsubscribe_url }}\n"

@@ -149,7 +149,7 @@ def test_title_mismatch_ignores_case_and_spaces_and_needs_the_newsletter_title()
     # A LintConfig made without the newsletter's title (no workspace) has nothing to compare with,
     # nor has a digest.toml that never names the newsletter (its title is the example one).
     assert lint(VALID_DRAFT.replace("title: Test Weekly", "title: Another Weekly")) == []
-    assert lint(VALID_DRAFT, newsletter_title=NewsletterConfig.title) == []
+    assert lint(VALID_DRAFT, newsletter_title=NewsletterConfig().title) == []
     # A missing title is front-matter's finding alone.
     text = VALID_DRAFT.replace("title: Test Weekly\n", "")
     assert not of("title-mismatch", lint(text, newsletter_title="Test Weekly"))

@@ -568,8 +568,6 @@ def test_premailer_and_jinja2_are_imported_in_one_module_each():
 
 
 def test_the_email_links_to_its_web_page_when_the_site_has_an_address(tmp_path):
-    from dataclasses import replace
-
     from conftest import VALID_DRAFT
 
     from digestcli.config import Config, WebConfig, Workspace
@@ -579,7 +577,7 @@ def test_the_email_links_to_its_web_page_when_the_site_has_an_address(tmp_path):
     issue = parse_draft(VALID_DRAFT, tmp_path / "drafts" / "renamed-anything.md")
     plain = render_issue(issue, Workspace(tmp_path, Config()))
     assert "View in your browser" not in plain.html and "View in your browser" not in plain.text
-    config = replace(Config(), web=WebConfig(base_url="https://lantern.example.org/issues/"))
+    config = Config()._replace(web=WebConfig(base_url="https://lantern.example.org/issues/"))
     rendered = render_issue(issue, Workspace(tmp_path, config))
     url = "https://lantern.example.org/issues/2026-11-20-test-weekly-7/"  # date and id, not the file name
     assert f'href="{url}"' in rendered.html

@@ -4,7 +4,6 @@ at a real SMTP server, Return-Path in the outbox), and with ``verp`` each reader
 
 from __future__ import annotations
 
-import dataclasses
 import mailbox
 from pathlib import Path
 
@@ -23,8 +22,8 @@ FAST = Backoff(first=0.001, most=0.01)
 
 def with_delivery(workspace: Workspace, **settings: object) -> Workspace:
     config = workspace.config
-    delivery = dataclasses.replace(config.delivery, **settings)  # type: ignore[arg-type]
-    return dataclasses.replace(workspace, config=dataclasses.replace(config, delivery=delivery))
+    delivery = config.delivery._replace(**settings)  # type: ignore[arg-type]
+    return workspace._replace(config=config._replace(delivery=delivery))
 
 
 def test_the_bounce_address_is_every_messages_envelope_sender(tmp_path: Path):

@@ -142,7 +142,7 @@ def import_paste(
     """Make a draft of a paste, and write it to ``drafts/DATE-SLUG.md`` unless ``write`` is False.
     Raises ``NoStories`` when the paste has no numbered story, before writing anything."""
     config = workspace.config
-    configured = config.newsletter.title if config.newsletter.title != NewsletterConfig.title else None
+    configured = config.newsletter.title if config.newsletter.title != NewsletterConfig().title else None
     source_date: dt.date | None = None
     first_line = 1
     note: str | None = None

@@ -13,8 +13,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 from digestcli.config import LintConfig
 from digestcli.draft import Issue
@@ -27,8 +26,8 @@ if TYPE_CHECKING:
 Severity = Literal["error", "warning"]
 
 
-@dataclass(frozen=True, order=True)
-class Finding:
+# NamedTuples, not dataclasses, as in digestcli.draft: quicker to make at start-up.
+class Finding(NamedTuple):
     """One problem found: where it is (``path``, ``line`` and ``column``, from 1), the rule that
     found it, its severity after ``[lint.rules]``, the message for the editor, and whether
     ``digest lint --fix`` repairs it. Findings sort by place."""
@@ -54,8 +53,7 @@ class Finding:
         }
 
 
-@dataclass(frozen=True)
-class Report:
+class Report(NamedTuple):
     """What a rule says about one problem: where (line and column, from 1) and what.
 
     ``severity`` overrides the rule's default (an unknown front-matter key is only a warning);
@@ -70,8 +68,7 @@ class Report:
     fixable: bool = True
 
 
-@dataclass(frozen=True)
-class Change:
+class Change(NamedTuple):
     """One line of a draft as a fix rewrites it: line ``line`` (from 1, as the parser counts)
     becomes ``lines`` (one or more lines, without line breaks), and ``what`` says how, for the
     editor. Every other byte of the draft stays as it was."""
@@ -86,8 +83,7 @@ class Change:
 RuleCheck = Callable[..., Iterable[Report]]
 
 
-@dataclass(frozen=True)
-class Rule:
+class Rule(NamedTuple):
     """A lint rule as the registry knows it.
 
     ``name`` is what findings, ``[lint.rules]`` and the docs call it; ``severity`` its default;
@@ -274,15 +270,13 @@ def send_blockers(
 ) -> list[Finding]:
     """The lint errors that refuse a send: the draft's own, the workspace's (``issue-reused``)
     and the rendered email's, each at ``where``."""
-    from dataclasses import replace
-
     from digestcli.lint.rendered import check_rendered
 
     found = [
         *lint_issue(issue, config, identities),
         *check_rendered(rendered, where, config, source=issue.lines),
     ]
-    return [replace(f, path=where) for f in errors_in(found)]
+    return [f._replace(path=where) for f in errors_in(found)]
 
 
 def errors_in(findings: Iterable[Finding]) -> Iterator[Finding]:

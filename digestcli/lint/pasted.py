@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from digestcli.config import LintConfig
 from digestcli.draft import Issue
@@ -25,8 +25,7 @@ _DUPLICATE_MIN_CHARS = 40
 _WRAP_MIN = 40  # a shorter line is no wrapped line of a paragraph: a title, a date line
 
 
-@dataclass(frozen=True)
-class _Block:
+class _Block(NamedTuple):
     """A run of lines the parser made one paragraph: a top-level paragraph, or the first paragraph
     of a numbered-list entry (whose first line carries the entry's number)."""
 

@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from html.parser import HTMLParser
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 from urllib.parse import unquote
 
 from digestcli.config import LintConfig
@@ -29,8 +28,7 @@ WARN_BYTES = 90 * 1024
 _TEMPLATE_SYNTAX = re.compile(r"\{\{.{0,40}?\}\}|\{%.{0,40}?%\}|\{#.{0,40}?#\}|\{[{%#]", re.DOTALL)
 
 
-@dataclass(frozen=True)
-class RenderedEmail:
+class RenderedEmail(NamedTuple):
     """What a rendered rule checks: the email, its HTML read once, and the draft's lines."""
 
     rendered: RenderedIssue

@@ -829,7 +829,7 @@ def _workspace_of(folder: Path) -> tuple[Path, str]:
         for candidate in (start, *start.parents):
             if (candidate / CONFIG_NAME).is_file():
                 return candidate, _language_in(candidate / CONFIG_NAME)
-    return Path.cwd(), NewsletterConfig.language
+    return Path.cwd(), NewsletterConfig().language
 
 
 def _language_in(path: Path) -> str:
@@ -840,10 +840,10 @@ def _language_in(path: Path) -> str:
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
-        return NewsletterConfig.language
+        return NewsletterConfig().language
     newsletter = raw.get("newsletter")
     value = newsletter.get("language") if isinstance(newsletter, dict) else None
-    return value if isinstance(value, str) and value.strip() else NewsletterConfig.language
+    return value if isinstance(value, str) and value.strip() else NewsletterConfig().language
 
 
 def draft_workspace(issue: Issue) -> tuple[Path, str]:

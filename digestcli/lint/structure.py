@@ -6,7 +6,6 @@ import datetime as dt
 import difflib
 import re
 from collections.abc import Iterator
-from dataclasses import replace
 
 from digestcli.config import LintConfig, NewsletterConfig
 from digestcli.draft import (
@@ -25,6 +24,7 @@ REQUIRED = ("title", "subject", "date")
 KNOWN = (*REQUIRED, "issue", "preheader", "id")
 # The curly quotes a word processor puts around a value, and the one that closes each.
 _CLOSING = {"“": "”", "‘": "’", "„": "“", "«": "»"}
+_DEFAULTS = LintConfig()  # the limits the rules' summaries name
 
 
 @rule(
@@ -41,7 +41,7 @@ def front_matter(issue: Issue, config: LintConfig) -> Iterator[Report]:
     for report in _front_matter_problems(issue):
         curly = curly_quoted(issue.lines[report.line - 1]) if 0 < report.line <= len(issue.lines) else None
         fixable = curly is not None and report.message == curly_quote_message(curly)
-        yield replace(report, fixable=fixable and _straightened(issue, report.line) is not None)
+        yield report._replace(fixable=fixable and _straightened(issue, report.line) is not None)
 
 
 def _front_matter_problems(issue: Issue) -> Iterator[Report]:
@@ -137,7 +137,7 @@ def title_mismatch(issue: Issue, config: LintConfig) -> Iterator[Report]:
     # still the example one), has no name of the editor's to compare with.
     wanted = config.newsletter_title.strip()
     given = issue.title.strip()
-    if issue.front.error or wanted in ("", NewsletterConfig.title) or not given:
+    if issue.front.error or wanted in ("", NewsletterConfig().title) or not given:
         return
     if given.casefold() == wanted.casefold():
         return
@@ -337,7 +337,7 @@ def duplicate_headline(issue: Issue, config: LintConfig) -> Iterator[Report]:
 @rule(
     "subject-length",
     "warning",
-    f"a subject longer than `[lint] subject_max` ({LintConfig.subject_max}) characters, where inboxes cut it",
+    f"a subject longer than `[lint] subject_max` ({_DEFAULTS.subject_max}) characters, where inboxes cut it",
 )
 def subject_length(issue: Issue, config: LintConfig) -> Iterator[Report]:
     n = len(issue.subject)
@@ -352,7 +352,7 @@ def subject_length(issue: Issue, config: LintConfig) -> Iterator[Report]:
 @rule(
     "headline-length",
     "warning",
-    f"a headline longer than `[lint] headline_max` ({LintConfig.headline_max}) characters",
+    f"a headline longer than `[lint] headline_max` ({_DEFAULTS.headline_max}) characters",
 )
 def headline_length(issue: Issue, config: LintConfig) -> Iterator[Report]:
     for item in issue.items:

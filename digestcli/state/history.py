@@ -12,9 +12,8 @@ import contextlib
 import operator
 from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from digestcli.state import DELIVERED, LEDGER_DB, SENDING, STATES, UNKNOWN, rank
 
@@ -34,8 +33,7 @@ PARTS = {
 _HAS_IT = (DELIVERED, UNKNOWN, SENDING)
 
 
-@dataclass(frozen=True)
-class IssueFacts:
+class IssueFacts(NamedTuple):
     """The few facts about an issue the checks need (from a draft, or a rendered issue)."""
 
     issue_id: str
@@ -46,12 +44,12 @@ class IssueFacts:
     id_given: bool = True  # the front matter's own `id`, not one derived from title and number
 
 
-@dataclass(frozen=True)
-class Identities:
+class Identities(NamedTuple):
     """Which ids the drafts in drafts/ have, and which issues the ledger has sent."""
 
-    drafts: Mapping[str, tuple[Path, ...]] = field(default_factory=dict)
-    sent: Mapping[str, SentIssue] = field(default_factory=dict)
+    # The empty defaults are shared: read-only.
+    drafts: Mapping[str, tuple[Path, ...]] = {}
+    sent: Mapping[str, SentIssue] = {}
 
 
 def fingerprint(**parts: str) -> dict[str, str]:
@@ -168,12 +166,12 @@ def read_sent(state_dir: Path) -> dict[str, SentIssue]:
         return ledger.sent_issues()
 
 
-@dataclass(frozen=True)
-class Assessment:
+class Assessment(NamedTuple):
     """What the past says about sending an issue now (see ``assess``)."""
 
     conflicts: tuple[str, ...] = ()  # the id or number is another issue's
-    gaps: Mapping[str, int] = field(default_factory=dict)  # the journal knows readers the ledger does not
+    # The journal knows readers the ledger does not. (The empty default is shared: read-only.)
+    gaps: Mapping[str, int] = {}
     changed: tuple[str, ...] = ()  # parts that differ from what readers already got
     had_it: int = 0  # readers who may have an earlier version (delivered, unknown, in flight)
     previous_subject: str = ""
