@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Sequence
-from html.parser import HTMLParser
 from typing import TYPE_CHECKING, NamedTuple
 from urllib.parse import unquote
 
@@ -18,6 +17,7 @@ from digestcli.draft import SLOT, locate
 from digestcli.lint import Finding, Report, rule, run_rules
 
 if TYPE_CHECKING:
+    from digestcli.lint.page import Page
     from digestcli.render import RenderedIssue
 
 # Gmail hides everything past about 102 KB of HTML behind "[Message clipped] View entire message",
@@ -32,7 +32,7 @@ class RenderedEmail(NamedTuple):
     """What a rendered rule checks: the email, its HTML read once, and the draft's lines."""
 
     rendered: RenderedIssue
-    page: _Page
+    page: Page
     source: Sequence[str] = ()
 
     def where(self, *needles: str) -> tuple[int, int]:
@@ -47,7 +47,9 @@ def check_rendered(
     rendered: RenderedIssue, path: str, config: LintConfig, *, source: Sequence[str] = ()
 ) -> list[Finding]:
     """Findings on a rendered issue; ``source`` (the draft's lines) lets a finding name its line."""
-    email = RenderedEmail(rendered, _Page.read(rendered.html), tuple(source))
+    from digestcli.lint.page import Page  # html.parser: only once an email is rendered
+
+    email = RenderedEmail(rendered, Page.read(rendered.html), tuple(source))
     return run_rules(email, path, config, rendered=True)
 
 
@@ -132,28 +134,3 @@ def text_missing_link(email: RenderedEmail, config: LintConfig) -> Iterator[Repo
         if not any(form and form in text for form in forms):
             message = f"link to '{href}' is in the HTML part but not in the text part"
             yield Report(*email.where(href, unquote(href)), message)
-
-
-class _Page(HTMLParser):
-    """The links and images of an HTML document, gathered in one pass of the standard library parser."""
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.links: list[str] = []
-        self.images: list[dict[str, str | None]] = []
-
-    @classmethod
-    def read(cls, html: str) -> _Page:
-        page = cls()
-        page.feed(html)
-        page.close()
-        return page
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        values = dict(attrs)
-        if tag == "a" and values.get("href") is not None:
-            self.links.append((values["href"] or "").strip())
-        elif tag == "img":
-            self.images.append(values)
-
-    handle_startendtag = handle_starttag

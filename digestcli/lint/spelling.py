@@ -38,7 +38,6 @@ import marshal
 import mmap
 import os
 import re
-import tempfile
 import weakref
 from collections.abc import Iterable, Iterator
 from functools import cache, lru_cache
@@ -666,6 +665,8 @@ def dictionary(language: str) -> Dictionary | None:
 def _write_cache(path: Path, data: bytes) -> None:
     """Write a cache file whole (a reader never sees half of one); a cache that cannot be
     written only makes the next lint slower."""
+    import tempfile
+
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)

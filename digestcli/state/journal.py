@@ -16,8 +16,6 @@ a crash is told from a whole one and skipped (and ended, so that it cannot swall
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import re
 import threading
@@ -46,6 +44,8 @@ def journal_name(issue_id: str) -> str:
     lowercase: on a file system that ignores case, two ids must not share a file)."""
     safe = _UNSAFE.sub("_", issue_id).lstrip(".").lower() or "issue"
     if safe != issue_id:
+        import hashlib  # here: it loads OpenSSL, and most ids are safe as they are
+
         safe += "-" + hashlib.sha256(issue_id.encode("utf-8")).hexdigest()[:8]
     return f"{safe}.log"
 
@@ -69,6 +69,8 @@ class Journal:
 
     def note_run(self, issue_id: str, record: dict[str, Any]) -> None:
         """A send of the issue starts: what it sends (see ``Ledger.begin_run``)."""
+        import json  # here: a ledger opened only to read never writes a run line
+
         line = json.dumps({"issue_id": issue_id, **record}, ensure_ascii=False, sort_keys=True)
         self._append(issue_id, f"run\t{time.time():.3f}\t{line}\t.\n")
 
@@ -153,6 +155,8 @@ def reader_states(path: Path, size: int = 1 << 20) -> Iterator[list[tuple[str, s
 
 
 def _replay(path: Path, issue_id: str) -> Replay:
+    import json
+
     replay = Replay(issue_id)
     try:
         with path.open("r", encoding="utf-8", errors="replace", newline="\n") as handle:

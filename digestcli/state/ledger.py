@@ -31,15 +31,13 @@ meanwhile turns up to a group into ``unknown``.
 from __future__ import annotations
 
 import contextlib
-import json
 import sqlite3
 import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Concatenate, ParamSpec, TypeVar
+from typing import Any, Concatenate, NamedTuple, ParamSpec, TypeVar
 
 from digestcli.errors import DeliveryError
 from digestcli.state import (
@@ -106,8 +104,7 @@ _NEW_SENDING = (
 )
 
 
-@dataclass(frozen=True)
-class Entry:
+class Entry(NamedTuple):
     issue_id: str
     address: str
     state: str
@@ -116,8 +113,7 @@ class Entry:
     updated: float
 
 
-@dataclass(frozen=True)
-class SentIssue:
+class SentIssue(NamedTuple):
     """An issue in the register: what it was when it was first sent."""
 
     issue_id: str
@@ -128,8 +124,7 @@ class SentIssue:
     draft: str = ""  # the draft's absolute path at the issue's latest run
 
 
-@dataclass(frozen=True)
-class IssueStatus:
+class IssueStatus(NamedTuple):
     """What ``digest status`` shows for an issue."""
 
     issue_id: str
@@ -619,6 +614,8 @@ class Ledger:
     @_guarded
     def last_run(self, issue_id: str) -> dict[str, Any] | None:
         """What the issue's latest run sent (``begin_run``'s ``parts``), or None."""
+        import json  # here: a ledger opened to read (lint, status) has no use for it
+
         with self._lock:
             try:
                 row = self._db.execute(
@@ -649,6 +646,8 @@ class Ledger:
         """A run of the issue starts: register the issue (the first time) and what this run sends,
         here and in the journal. ``readers``: how many rows the issue has once the run's plan is
         written (``SendPlan.readers``), for ``status`` to count those not reached yet."""
+        import json
+
         now = time.time()
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
@@ -726,6 +725,8 @@ class Ledger:
         a row that says less (pending, deferred, skipped) than the journal; a reader the journal
         left ``sending`` is ``unknown``. The issue's register entry and runs too, when missing.
         How many reader rows changed."""
+        import json
+
         now = time.time()
         changed = 0
         with self._lock:
