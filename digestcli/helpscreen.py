@@ -19,6 +19,7 @@ from rich.padding import Padding
 from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
+from typer._click.types import _NumberRangeBase
 
 # An option named in prose or usage: `--fix`, `-C`, but not the dash inside `re-render`.
 _OPTION = re.compile(r"(?<![\w-])--?[A-Za-z][\w-]*")
@@ -38,8 +39,11 @@ def screen(command: Any, ctx: Any) -> Group:
     usage = _highlighted(Text(command.get_usage(ctx), style="bold"))
     usage.highlight_words(["Usage:"], "yellow")
     parts: list[RenderableType] = [Padding(usage, 1)]
-    if command.help:
-        parts.append(Padding(_description(command.help), (0, 1, 1, 1)))
+    if command.help or command.deprecated:
+        description = _description(command.help or "")
+        if command.deprecated:
+            description.renderables.insert(0, Text("(deprecated)", style="red"))
+        parts.append(Padding(description, (0, 1, 1, 1)))
     arguments: list[Any] = []
     options: list[Any] = []
     for param in command.get_params(ctx):
@@ -89,8 +93,10 @@ def _params_table(params: list[Any], ctx: Any) -> Table:
             long_names = [o for o in every if o.startswith("--")]
             short_names = [o for o in every if not o.startswith("--")]
             kind = "" if param.is_flag else param.make_metavar(ctx=ctx)
-        row: list[RenderableType] = ["*" if param.required else ""] if required else []
-        row += [",".join(long_names), ",".join(short_names), kind, _param_help(param, ctx)]
+            if isinstance(param.type, _NumberRangeBase) and not param.count:
+                kind += f" [{param.type._describe_range()}]"  # --items [1<=x<=100]
+        row: list[RenderableType] = [Text("*" if param.required else "")] if required else []
+        row += [Text(",".join(long_names)), Text(",".join(short_names)), Text(kind), _param_help(param, ctx)]
         table.add_row(*row)
     return table
 
@@ -99,6 +105,9 @@ def _param_help(param: Any, ctx: Any) -> Text:
     """An option's help on one line, then its default and whether it is required."""
     help_text = _markup(" ".join((getattr(param, "help", None) or "").split()))
     extras = []
+    envvar = getattr(param, "envvar", None)
+    if envvar and getattr(param, "show_envvar", False):
+        extras.append(f"[env var: {envvar if isinstance(envvar, str) else ', '.join(envvar)}]")
     default = _default(param, ctx)
     if default:
         extras.append(f"[default: {default}]")
@@ -128,7 +137,10 @@ def _commands_table(commands: list[Any]) -> Table:
     table.add_column(ratio=10)
     for command in commands:
         summary = inspect.cleandoc(command.short_help or command.help or "").partition("\n\n")[0]
-        table.add_row(command.name or "", _markup(" ".join(summary.split())))
+        line = _markup(" ".join(summary.split()))
+        if command.deprecated:
+            line = Text.assemble(("(deprecated) ", "red"), line)
+        table.add_row(Text(command.name or ""), line)
     return table
 
 

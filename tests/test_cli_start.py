@@ -7,8 +7,10 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Annotated
 
 import pytest
+import typer
 
 from digestcli import cli
 
@@ -124,3 +126,33 @@ def test_the_entry_point_freezes_what_start_up_made_and_leaves_the_collector_on(
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     assert done.stdout.split()[-3:] == ["True", "True", "True"], done.stderr
+
+
+def test_help_shows_a_numbers_range() -> None:
+    assert any(line.startswith("--limit") and "[x>=1]" in line for line in wide_help("send"))
+    assert any(line.startswith("--items") and "[1<=x<=100]" in line for line in wide_help("new"))
+
+
+def test_help_marks_a_deprecated_command_and_names_an_options_environment_variable() -> None:
+    from typer.testing import CliRunner
+
+    app = typer.Typer(cls=cli.HelpGroup)
+
+    @app.command(cls=cli.HelpCommand, deprecated=True)
+    def old(
+        token: Annotated[str, typer.Option(envvar="OLD_TOKEN", show_envvar=True, help="The token.")] = "",
+    ) -> None:
+        """Do it the old way."""
+
+    @app.command(cls=cli.HelpCommand)
+    def new() -> None:
+        """Do it the new way."""
+
+    runner = CliRunner()
+    top = runner.invoke(app, ["--help"], env={"COLUMNS": "120", "NO_COLOR": "1"})
+    assert any(
+        "old" in line and "(deprecated) Do it the old way." in line for line in top.output.splitlines()
+    )
+    one = runner.invoke(app, ["old", "--help"], env={"COLUMNS": "120", "NO_COLOR": "1"})
+    assert "(deprecated)" in one.output
+    assert any("--token" in line and "[env var: OLD_TOKEN]" in line for line in one.output.splitlines())

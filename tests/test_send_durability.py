@@ -22,7 +22,8 @@ from fault_smtp import FaultServer
 from smtp_server import make_issue, make_workspace, write_readers
 
 from digestcli.delivery import Backoff, OutboxTransport, SendInterrupted, SendStopped, send_issue
-from digestcli.delivery.outbox import filesystem_sync
+from digestcli.delivery.outbox import filesystem_sync, filesystem_type
+from digestcli.errors import DeliveryError
 from digestcli.state.ledger import DELIVERED, PENDING, SENDING, UNKNOWN, Ledger
 
 TESTS = Path(__file__).resolve().parent
@@ -157,7 +158,9 @@ def test_the_outbox_is_synced_before_a_delivery_is_written(
     # In groups: far fewer syncs than messages (each group shares the folder's sync).
     assert 1 <= transport.syncs <= 300 // 8
     assert not transport._unsynced  # nothing left to sync
-    assert not [name for name in open_files() if "outbox" in name]
+    # No message's file left open (syncfs's one descriptor is of the folder).
+    messages = [n for n in open_files() if "outbox" in n and Path(n).parent.name in ("new", "tmp")]
+    assert messages == []
 
 
 def open_files() -> list[str]:
@@ -265,3 +268,28 @@ def test_sending_a_reader_with_no_row_makes_one(tmp_path: Path):
         ledger.landed("i", "b@x.org", "250 ok")
         ledger.flush()
         assert ledger.states("i")["b@x.org"] == DELIVERED
+
+
+def test_the_outbox_syncs_a_whole_filesystem_only_on_a_local_disks() -> None:
+    if not Path("/proc/self/mountinfo").is_file():
+        pytest.skip("needs /proc to tell a filesystem's type")
+    assert filesystem_type("/proc") == "proc"
+    assert filesystem_sync("/proc") is None  # not a disk's: each file is fsynced
+    root = filesystem_type("/")
+    assert root  # whatever it is, it is told
+    assert (filesystem_sync("/") is not None) == (
+        root in {"ext4", "xfs", "btrfs"} and filesystem_sync() is not None
+    )
+
+
+def test_a_file_the_filesystem_fails_to_close_stops_the_send_at_the_next_sync(tmp_path: Path):
+    whole = filesystem_sync()
+    if whole is None:
+        pytest.skip("syncfs needs Linux 5.8 or later")
+    transport = OutboxTransport(tmp_path / "outbox", syncfs=whole)
+    transport.open()
+    fd = os.open(tmp_path / "message", os.O_WRONLY | os.O_CREAT)
+    os.close(fd)
+    transport._written(fd)  # closing it again fails, as a write the filesystem failed is told at close
+    with pytest.raises(DeliveryError, match="cannot sync the outbox"):
+        transport.sync()

@@ -11,9 +11,11 @@ writing is never in ``new/``. The files hold local line ends (LF): the Personali
 one by one as they are written (``mailbox.Maildir.add`` does, which made the outbox slower than a
 mail server) but in groups, by ``sync()``, which the ledger calls before it writes their deliveries
 (``Ledger.sync_with``): the ledger never says delivered for a message a power cut could still take.
-On Linux 5.8 and later a group is synced by one ``syncfs`` of the outbox's filesystem (a tenth of
-the time of an fsync per file, and it reports a file's failed write-back as fsync does); elsewhere
-each file is fsynced, then the folder.
+On Linux 5.8 and later, with the outbox on a local disk's filesystem, a group is synced by one
+``syncfs`` of it (a tenth of the time of an fsync per file), through one descriptor of the outbox
+opened before its first message is written: syncfs reports a failed write-back that happened since
+that descriptor was opened, as fsync does for its file. Elsewhere (a network or FUSE filesystem,
+an overlay, another system) each file is fsynced, then the folder.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import os
 import socket
 import threading
 import time
+import weakref
 from collections import deque
 from collections.abc import Callable
 from pathlib import Path
@@ -41,9 +44,18 @@ _MOST_UNSYNCED = 256
 _CLOSED = -1  # in the unsynced queue: a message whose file is closed already (syncfs syncs it)
 
 
-def filesystem_sync() -> Callable[[int], None] | None:
+# Filesystems on a local disk, whose syncfs writes back and flushes what fsync would: not a FUSE or
+# network one (whose syncfs need not reach the server), nor an overlay (whose write-back errors
+# are the layer's below).
+_LOCAL_FILESYSTEMS = frozenset({"ext2", "ext3", "ext4", "xfs", "btrfs", "f2fs", "jfs", "reiserfs"})
+
+
+def filesystem_sync(path: str | Path | None = None) -> Callable[[int], None] | None:
     """syncfs(2): every file of the filesystem holding ``fd`` written back, in one call that waits
-    for it, where it also reports a failed write-back (Linux 5.8 and later). Else None."""
+    for it, where it also reports a failed write-back (Linux 5.8 and later), and, for ``path``, on a
+    local disk's filesystem. Else None."""
+    if path is not None and filesystem_type(path) not in _LOCAL_FILESYSTEMS:
+        return None
     system = os.uname()
     try:
         release = tuple(int(part) for part in system.release.split("-")[0].split(".")[:2])
@@ -62,6 +74,30 @@ def filesystem_sync() -> Callable[[int], None] | None:
     return sync
 
 
+def filesystem_type(path: str | Path) -> str:
+    """The type of the filesystem ``path`` (or the nearest folder above it that exists) is on, as
+    /proc/self/mountinfo says ("ext4", "overlay", "fuse.sshfs"); "" when it cannot be told."""
+    place = Path(os.path.abspath(path))
+    while not place.exists() and place != place.parent:
+        place = place.parent
+    place = place.resolve()
+    best, kind = -1, ""
+    try:
+        with open("/proc/self/mountinfo", encoding="utf-8", errors="replace") as mounts:
+            for line in mounts:
+                fields, _, rest = line.partition(" - ")
+                parts = fields.split()
+                if len(parts) < 5 or not rest:
+                    continue
+                point = Path(parts[4].replace("\\040", " "))
+                depth = len(point.parts)
+                if depth >= best and (point == place or point in place.parents):
+                    best, kind = depth, rest.split()[0]
+    except OSError:
+        return ""
+    return kind
+
+
 class OutboxTransport:
     connections = 1  # one writer; the disk is not the bottleneck a server round trip is
     line_end = "\n"  # Maildir files hold local line ends; CRLF is only how SMTP carries them
@@ -71,7 +107,8 @@ class OutboxTransport:
         the system has it, None for an fsync per file, or a function like ``filesystem_sync()``'s."""
         self.path = Path(path)
         self.name = f"outbox {self.path}"
-        self._syncfs = filesystem_sync() if syncfs is True else (syncfs or None)
+        self._syncfs = filesystem_sync(self.path) if syncfs is True else (syncfs or None)
+        self._folder = -1  # the descriptor syncfs is given, opened before the first message
         # Messages in new/ not yet synced: their open files (or _CLOSED, with syncfs), appended by
         # the session, drained by sync() (a deque's append and popleft are atomic: the ledger's
         # writer may call it from any thread).
@@ -81,13 +118,25 @@ class OutboxTransport:
 
     def open(self, hangup: Hangup | None = None) -> OutboxSession:
         # Nothing to hang up: a disk write does not wait on anyone.
-        return OutboxSession(self.path, self._written, self.sync)
+        session = OutboxSession(self.path, self._written, self.sync)
+        if self._syncfs is not None and self._folder < 0:
+            # Before any message is written: syncfs reports the write-back errors that came after
+            # its descriptor was opened, and no other program's syncfs takes them from this one.
+            try:
+                self._folder = os.open(self.path / "new", os.O_RDONLY | os.O_DIRECTORY)
+            except OSError as exc:
+                raise DeliveryError(f"cannot open the outbox: {exc}", where=str(self.path)) from None
+            weakref.finalize(self, os.close, self._folder)
+        return session
 
     def _written(self, fd: int) -> int:
         """Keep a message's file for sync(), which the ledger calls before it says delivered;
         how many messages are unsynced."""
         if self._syncfs is not None:
-            os.close(fd)  # syncfs finds it on its own
+            try:
+                os.close(fd)  # syncfs finds it on its own
+            except OSError as exc:  # a write the filesystem failed, told at close
+                self._broken = self._broken or _unsynced_error(self.path, exc)
             fd = _CLOSED
         self._unsynced.append(fd)
         return len(self._unsynced)
@@ -114,22 +163,29 @@ class OutboxTransport:
                             unsynced.appendleft(fd)  # not synced: still to be (or closed below)
                             raise
                         os.close(fd)
-                folder = os.open(self.path / "new", os.O_RDONLY | os.O_DIRECTORY)
-                try:
-                    (self._syncfs or os.fsync)(folder)  # syncfs: the files and the folder at once
-                finally:
-                    os.close(folder)
+                if self._syncfs is not None:
+                    self._syncfs(self._folder)  # the files and the folder at once
+                else:
+                    folder = os.open(self.path / "new", os.O_RDONLY | os.O_DIRECTORY)
+                    try:
+                        os.fsync(folder)
+                    finally:
+                        os.close(folder)
             except OSError as exc:
-                self._broken = DeliveryError(
-                    f"cannot sync the outbox to its disk: {exc.strerror or exc}",
-                    where=str(self.path),
-                    hint="check the disk; the messages of this run may be incomplete (see digest status)",
-                )
+                self._broken = _unsynced_error(self.path, exc)
                 with contextlib.suppress(IndexError, OSError):
                     while True:
                         if (fd := unsynced.popleft()) != _CLOSED:
                             os.close(fd)
                 raise self._broken from None
+
+
+def _unsynced_error(path: Path, exc: OSError) -> DeliveryError:
+    return DeliveryError(
+        f"cannot sync the outbox to its disk: {exc.strerror or exc}",
+        where=str(path),
+        hint="check the disk; the messages of this run may be incomplete (see digest status)",
+    )
 
 
 class OutboxSession:

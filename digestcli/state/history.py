@@ -13,6 +13,7 @@ import operator
 from collections import Counter
 from collections.abc import Mapping
 from pathlib import Path
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from digestcli.state import DELIVERED, LEDGER_DB, SENDING, STATES, UNKNOWN, rank
@@ -48,8 +49,8 @@ class Identities(NamedTuple):
     """Which ids the drafts in drafts/ have, and which issues the ledger has sent."""
 
     # The empty defaults are shared: read-only.
-    drafts: Mapping[str, tuple[Path, ...]] = {}
-    sent: Mapping[str, SentIssue] = {}
+    drafts: Mapping[str, tuple[Path, ...]] = MappingProxyType({})
+    sent: Mapping[str, SentIssue] = MappingProxyType({})
 
 
 def fingerprint(**parts: str) -> dict[str, str]:
@@ -171,7 +172,7 @@ class Assessment(NamedTuple):
 
     conflicts: tuple[str, ...] = ()  # the id or number is another issue's
     # The journal knows readers the ledger does not. (The empty default is shared: read-only.)
-    gaps: Mapping[str, int] = {}
+    gaps: Mapping[str, int] = MappingProxyType({})
     changed: tuple[str, ...] = ()  # parts that differ from what readers already got
     had_it: int = 0  # readers who may have an earlier version (delivered, unknown, in flight)
     previous_subject: str = ""
