@@ -173,3 +173,24 @@ def test_a_locked_ledger_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.Mo
         holder.close()
     assert caught.value.where == str(tmp_path / "ledger.sqlite3")
     assert "locked" in caught.value.message and "close it and try again" in (caught.value.hint or "")
+
+
+@pytest.mark.parametrize("grouped", [False, True], ids=["one-statement", "transaction"])
+def test_deliveries_are_written_alike_one_at_a_time_or_in_a_group(tmp_path: Path, grouped: bool):
+    """A send's usual write (a delivery and the next `sending`, one upsert) and a group's (the
+    outbox's, UPDATEs in a transaction) leave the same rows: the reply kept, one attempt each, a
+    reader with no row yet given one."""
+    readers = [f"r{n}@example.com" for n in range(12)]
+    with Ledger(tmp_path / ".digest") as ledger:
+        ledger.add_pending("i", readers[:10])  # the last two have no row until they are reached
+        ledger.record("i", readers[0], "deferred", "451 try later", counted=False)  # an earlier attempt
+        if grouped:
+            ledger.sync_with(lambda: None)  # a shared sync: deliveries wait for their group
+        for address in readers:
+            ledger.sending("i", address)
+            ledger.landed("i", address, f"250 ok {address}")
+        ledger.flush()
+        entries = [ledger.entry("i", address) for address in readers]
+    assert [e.state for e in entries if e] == ["delivered"] * 12
+    assert [e.reply for e in entries if e] == [f"250 ok {a}" for a in readers]
+    assert [e.attempts for e in entries if e] == [2] + [1] * 11

@@ -31,6 +31,7 @@ meanwhile turns up to a group into ``unknown``.
 from __future__ import annotations
 
 import contextlib
+import functools
 import sqlite3
 import threading
 import time
@@ -98,6 +99,27 @@ _SENDING = (
 )
 _DELIVERED = "UPDATE delivery SET state = ?, reply = ?, updated = ? WHERE issue_id = ? AND address = ?"
 # A reader a send reaches with no row yet (add_pending writes them ahead; this is the guarantee).
+# Deliveries written with the next `sending` in one statement (its own transaction: a multi-row
+# upsert), when fewer than this many and no sync is shared by them; a group (the outbox's) gets a
+# transaction of UPDATEs.
+_ONE_STATEMENT = 8
+
+
+@functools.cache
+def _upsert(rows: int) -> str:
+    """``rows`` rows of (issue_id, address, state, attempts, reply, created, updated), written as
+    _DELIVERED (attempts 0: the reply kept) and _SENDING/_NEW_SENDING (attempts 1: one more, the
+    last reply left as it was) would write them."""
+    return (
+        "INSERT INTO delivery (issue_id, address, state, attempts, reply, created, updated) VALUES "
+        + ", ".join(["(?, ?, ?, ?, ?, ?, ?)"] * rows)
+        + " ON CONFLICT (issue_id, address) DO UPDATE SET state = excluded.state,"
+        " attempts = delivery.attempts + excluded.attempts,"
+        " reply = CASE WHEN excluded.attempts THEN delivery.reply ELSE excluded.reply END,"
+        " updated = excluded.updated"
+    )
+
+
 _NEW_SENDING = (
     "INSERT INTO delivery (issue_id, address, state, attempts, reply, created, updated)"
     " VALUES (?, ?, ?, 1, '', ?, ?)"
@@ -509,16 +531,24 @@ class Ledger:
                 self._landed.extendleft(reversed(landed))  # Ctrl-C: still to be written
                 raise
         try:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                rows = [(DELIVERED, reply, now, issue_id, address) for issue_id, address, reply, _ in landed]
-                self._db.executemany(_DELIVERED, rows)
+            if self._sync is None and len(landed) < _ONE_STATEMENT:  # a delivery or two, and `sending`
+                values: list[Any] = []
+                for issue_id, address, reply, _ in landed:
+                    values += (issue_id, address, DELIVERED, 0, reply, now, now)
                 if sending is not None:
-                    self._set_sending(*sending)
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
+                    values += (*sending, SENDING, 1, "", now, now)
+                self._db.execute(_upsert(len(values) // 7), values)
+            else:  # a group (the outbox's): the same rows in a transaction of their own
+                landed_rows = [(DELIVERED, reply, now, i, address) for i, address, reply, _ in landed]
+                self._db.execute("BEGIN IMMEDIATE")
+                try:
+                    self._db.executemany(_DELIVERED, landed_rows)
+                    if sending is not None:
+                        self._set_sending(*sending)
+                    self._db.execute("COMMIT")
+                except BaseException:
+                    self._db.execute("ROLLBACK")
+                    raise
         except BaseException:
             self._landed.extendleft(reversed(landed))  # not written: still to be
             raise
