@@ -7,7 +7,9 @@ Asserts nothing. Run: python bench/startup_bench.py [--runs N] [--importtime]
 Rows: `digest --help`, `digest status` (a workspace with a ledger of one sent issue),
 `digest lint` on the 12-item sample draft (spelling on, the default). The processes run as an
 installed digest does: without PYTHONDONTWRITEBYTECODE, so that Python keeps its compiled modules
-(some machines set it; it makes every start compile every module).
+(some machines set it; it makes every start compile every module). Run it with the Python of a
+virtual environment digest is installed in, as a user's would be: a system Python's site-packages
+may hold .pth files that every start of it imports, the floor's too, which flatters the ratios.
 """
 
 from __future__ import annotations
