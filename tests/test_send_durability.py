@@ -270,7 +270,7 @@ def test_sending_a_reader_with_no_row_makes_one(tmp_path: Path):
         assert ledger.states("i")["b@x.org"] == DELIVERED
 
 
-def test_the_outbox_syncs_a_whole_filesystem_only_on_a_local_disks() -> None:
+def test_the_outbox_syncs_a_whole_filesystem_only_on_a_local_disk() -> None:
     if not Path("/proc/self/mountinfo").is_file():
         pytest.skip("needs /proc to tell a filesystem's type")
     assert filesystem_type("/proc") == "proc"
