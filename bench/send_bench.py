@@ -6,6 +6,7 @@ through the outbox, at 10k and 100k readers (1M with --million), beside postfix'
     python bench/send_bench.py                      # 10k and 100k, SMTP and outbox
     python bench/send_bench.py --readers 10000 --transport smtp
     python bench/send_bench.py --million            # adds 1M readers (SMTP only)
+    python bench/send_bench.py --readers 20000 --transport smtp --bare   # and a bare client
     python bench/send_bench.py --readers 10000 --tree /tmp/old-tree . --repeat 2
                                                     # two copies of digest in turns, twice
 
@@ -19,7 +20,10 @@ Figures for each run:
 - first msg: seconds from the process's start to the first message delivered (the journal's
   first ``delivered`` line);
 - smtp-source -d: postfix's own client on the same sink, sessions and message size, measured in
-  the same run, and digest's msg/s as a share of it.
+  the same run, and digest's msg/s as a share of it;
+- with --bare: a bare Python client (smtplib on one thread a session, pre-built messages of the
+  same size, the same pipelined exchange as digest's) on the same sink: its msg/s and CPU µs/msg,
+  what Python and smtplib alone cost, against which digest's own per-message work shows.
 
 The sink is postfix's ``smtp-sink`` when it is installed (it is C: the sender is the one measured),
 else a small asyncio sink in a process of its own. On a busy machine trust the CPU figures over
@@ -359,6 +363,53 @@ def bench_smtp_source(messages: int, sessions: int, size: int, *, postfix_sink: 
     return messages / seconds
 
 
+def bare_client(port: int, messages: int, sessions: int, size: int) -> None:
+    """The bare client (``--bare``), in a process of its own: prints nothing, its CPU is read by
+    the parent."""
+    import smtplib
+    import threading
+
+    line = b"y" * 74 + b"\r\n"
+    head = b"From: <lantern@lanternweekly.net>\r\nSubject: bare\r\n\r\n"
+    data = head + line * ((size - len(head)) // len(line)) + b".\r\n"
+
+    def session(count: int) -> None:
+        client = smtplib.SMTP("127.0.0.1", port, timeout=30)
+        client.ehlo()
+        for n in range(count):
+            client.send(f"MAIL FROM:<lantern@lanternweekly.net>\r\nRCPT TO:<r{n}@example.com>\r\nDATA\r\n")
+            for _ in range(3):
+                client.getreply()
+            assert client.sock is not None
+            client.sock.sendall(data)
+            client.getreply()
+        client.quit()
+
+    threads = [threading.Thread(target=session, args=(messages // sessions,)) for _ in range(sessions)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+
+def bench_bare(messages: int, sessions: int, size: int, *, postfix_sink: bool) -> tuple[float, float]:
+    """The bare client's messages per second and CPU µs per message (user + system)."""
+    sink = Sink(postfix=postfix_sink)
+    messages -= messages % sessions
+    command = [sys.executable, __file__, "--bare-client", str(sink.port), str(messages), str(sessions)]
+    command.append(str(size))
+    try:
+        started = time.perf_counter()
+        process = subprocess.Popen(command)
+        _, status, usage = os.wait4(process.pid, 0)
+        seconds = time.perf_counter() - started
+    finally:
+        sink.stop()
+    if status != 0:
+        raise SystemExit(f"the bare client failed (status {status})")
+    return messages / seconds, (usage.ru_utime + usage.ru_stime) / messages * 1e6
+
+
 def bench_size(readers: int, args: argparse.Namespace, scratch: Path) -> None:
     """Every transport, every tree (``--tree``, taken in turns ``--repeat`` times) at one size."""
     postfix_sink = os.path.exists(SMTP_SINK) and not args.python_sink
@@ -418,6 +469,10 @@ def one_run(
             )
         else:
             line += "  | smtp-source not installed: no ratio (apt-get install postfix)"
+        if args.bare:
+            size = message_size(root, draft, tree)
+            rate, cpu = bench_bare(min(readers, 100_000), args.connections, size, postfix_sink=postfix_sink)
+            line += f"  | bare smtplib client {rate:,.0f} msg/s, CPU {cpu:.0f} µs/msg"
     return line
 
 
@@ -438,10 +493,17 @@ def main() -> None:
     )
     parser.add_argument("--repeat", type=int, default=1, help="rounds of every tree and transport")
     parser.add_argument("--python-sink", action="store_true", help="the asyncio sink even with postfix's")
+    parser.add_argument(
+        "--bare", action="store_true", help="also a bare smtplib client on the same sink (SMTP rows)"
+    )
     parser.add_argument("--sink", type=int, metavar="PORT", help=argparse.SUPPRESS)
+    parser.add_argument("--bare-client", type=int, nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.sink:
         run_python_sink(args.sink)
+        return
+    if args.bare_client:
+        bare_client(*args.bare_client)
         return
     sizes = list(args.readers) + ([1_000_000] if args.million else [])
     sink = "postfix smtp-sink" if os.path.exists(SMTP_SINK) and not args.python_sink else "asyncio sink"
