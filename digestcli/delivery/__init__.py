@@ -7,8 +7,9 @@ ledger through this package without loading the renderer that the sending module
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from digestcli.lazy import names_from
 
 if TYPE_CHECKING:
     from digestcli.delivery.outbox import OutboxTransport
@@ -56,7 +57,6 @@ _HOMES = {
     "digestcli.state": ("STATES",),
     "digestcli.state.ledger": ("IssueStatus", "Ledger", "read_status"),
 }
-_HOME_OF = {name: module for module, names in _HOMES.items() for name in names}
 __all__ = [
     "STATES",
     "Backoff",
@@ -85,10 +85,4 @@ __all__ = [
 ]  # the names _HOMES holds, written out for type checkers
 
 
-def __getattr__(name: str) -> Any:
-    module = _HOME_OF.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value  # found once; later lookups do not come here
-    return value
+__getattr__ = names_from(__name__, _HOMES)

@@ -7,8 +7,9 @@ The names below load with the module that holds them, on first use: checking a t
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from digestcli.lazy import names_from
 
 if TYPE_CHECKING:
     from digestcli.message.mime import address_header, header, quoted_printable
@@ -34,7 +35,6 @@ _HOMES = {
     ),
     "digestcli.state.secret": ("SECRET_ENV", "load_secret", "read_secret"),
 }
-_HOME_OF = {name: module for module, names in _HOMES.items() for name in names}
 __all__ = [
     "BUILTIN_FIELDS",
     "SECRET_ENV",
@@ -55,10 +55,4 @@ __all__ = [
 ]  # the names _HOMES holds, written out for type checkers
 
 
-def __getattr__(name: str) -> Any:
-    module = _HOME_OF.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value  # found once; later lookups do not come here
-    return value
+__getattr__ = names_from(__name__, _HOMES)
