@@ -99,10 +99,6 @@ def digest() -> Callable[..., Result]:
     return run
 
 
-def has(command: str) -> bool:
-    return shutil.which(command) is not None or os.path.exists(command)
-
-
 # -- under CI, a missing tool is a failure, not a skip ----------------------------------------------
 
 # Skips that say what the machine is, not what it lacks: no install can lift them.

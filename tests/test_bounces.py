@@ -7,7 +7,6 @@ from __future__ import annotations
 import email
 import json
 import mailbox
-import os
 import re
 import secrets
 import sqlite3
@@ -788,9 +787,7 @@ def dovecot_server() -> Iterator[object]:
 
     why = dovecot_missing()
     if why:
-        if os.environ.get("CI"):
-            pytest.fail(f"CI must run the IMAP tests: {why}")
-        pytest.skip(why)
+        pytest.skip(why)  # a failure under .ci/run (conftest.py)
     with Dovecot() as server:
         yield server
 

@@ -43,7 +43,7 @@ def chromium(tmp_path: Path, width: int, *args: str) -> subprocess.CompletedProc
     try:
         return subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
     except subprocess.TimeoutExpired:
-        pytest.skip("chromium did not finish in 60 s")
+        pytest.fail("chromium did not finish in 60 s")
 
 
 def png_size(path: Path) -> tuple[int, int]:
