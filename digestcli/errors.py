@@ -61,11 +61,11 @@ class DeliveryError(DigestError):
     exit_code = ExitCode.FAILURE
 
 
-def read_text(path: str | os.PathLike[str], what: str = "file") -> str:
-    """Read a UTF-8 text file, turning every way that can fail into an InputError."""
+def read_bytes(path: str | os.PathLike[str], what: str = "file") -> bytes:
+    """Read a file whole, turning every way that can fail into an InputError."""
     p = Path(path)
     try:
-        raw = p.read_bytes()
+        return p.read_bytes()
     except FileNotFoundError:
         raise InputError(f"{what} not found", where=str(p), hint="check the path") from None
     except IsADirectoryError:
@@ -74,6 +74,12 @@ def read_text(path: str | os.PathLike[str], what: str = "file") -> str:
         raise InputError("permission denied", where=str(p), hint="check the file's permissions") from None
     except OSError as exc:
         raise InputError(f"cannot read: {exc.strerror or exc}", where=str(p)) from None
+
+
+def read_text(path: str | os.PathLike[str], what: str = "file") -> str:
+    """Read a UTF-8 text file, turning every way that can fail into an InputError."""
+    p = Path(path)
+    raw = read_bytes(p, what)
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:

@@ -19,7 +19,6 @@ from rich.padding import Padding
 from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
-from typer._click.types import _NumberRangeBase
 
 # An option named in prose or usage: `--fix`, `-C`, but not the dash inside `re-render`.
 _OPTION = re.compile(r"(?<![\w-])--?[A-Za-z][\w-]*")
@@ -93,7 +92,7 @@ def _params_table(params: list[Any], ctx: Any) -> Table:
             long_names = [o for o in every if o.startswith("--")]
             short_names = [o for o in every if not o.startswith("--")]
             kind = "" if param.is_flag else param.make_metavar(ctx=ctx)
-            if isinstance(param.type, _NumberRangeBase) and not param.count:
+            if hasattr(param.type, "_describe_range") and not param.count:  # IntRange, FloatRange
                 kind += f" [{param.type._describe_range()}]"  # --items [1<=x<=100]
         row: list[RenderableType] = [Text("*" if param.required else "")] if required else []
         row += [Text(",".join(long_names)), Text(",".join(short_names)), Text(kind), _param_help(param, ctx)]

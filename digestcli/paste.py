@@ -537,7 +537,7 @@ def chrome_label(line: str) -> str | None:
     text = _fold(line)
     if not text or len(text) > 160:
         return None
-    labels = _pieces_from(text, _BETWEEN.match(text, 0).end())  # type: ignore[union-attr]
+    labels = _pieces_from(text, _BETWEEN.match(text, 0).end(), set())  # type: ignore[union-attr]
     if labels is None and _owned(text):
         labels = ["copyright line"]
     if not labels or labels == [_DATE_LABEL]:
@@ -563,16 +563,21 @@ def _short_rest(rest: str) -> bool:
     return not ends_sentence(rest) or rest.endswith(_RESERVED) or _ABBREVIATION.search(rest) is not None
 
 
-def _pieces_from(text: str, at: int) -> list[str] | None:
+def _pieces_from(text: str, at: int, dead_ends: set[int]) -> list[str] | None:
     """The labels of the pieces that make up ``text`` from ``at`` to its end, or None when it is not
     chrome alone. Longer phrases are tried first, and a shorter one when the longer leaves a rest
-    that is no chrome ("likecomment": "like", then "comment")."""
+    that is no chrome ("likecomment": "like", then "comment"). ``dead_ends``: the places already
+    found to start no chrome, not tried again (pieces like "min." and "min" reach the same place,
+    and trying every way there again takes time exponential in the line's length)."""
     if at >= len(text):
         return []
+    if at in dead_ends:
+        return None
     for label, end in _starts(text, at):
-        rest = _pieces_from(text, _BETWEEN.match(text, end).end())  # type: ignore[union-attr]
+        rest = _pieces_from(text, _BETWEEN.match(text, end).end(), dead_ends)  # type: ignore[union-attr]
         if rest is not None:
             return [label, *rest]
+    dead_ends.add(at)
     return None
 
 

@@ -221,6 +221,30 @@ def test_a_page_in_its_declared_encoding_is_read(here: Path) -> None:
     assert "## 1. Café Prices Rise" in out and "Bonjour à tous." in out
 
 
+def test_an_xhtml_page_with_an_xml_declaration_is_read(here: Path) -> None:
+    ws = _workspace(here / "ws", "Harbour Notes")
+    os.chdir(ws)
+    page = (
+        '<?xml version="1.0" encoding="utf-8"?>\n<html xmlns="http://www.w3.org/1999/xhtml"><body>'
+        "<p>Hello, readers.</p><h2>1. Cranes Arrive</h2><p>By sea.</p><h2>Wrapping Up</h2><p>Bye.</p>"
+        "</body></html>"
+    )
+    (ws / "page.xhtml").write_text(page, encoding="utf-8")
+    code, out, err = _run("import", "page.xhtml", "--stdout", "--date", "2026-12-04")
+    assert code == 0, err
+    assert "## 1. Cranes Arrive" in out and "Hello, readers." in out
+
+
+@pytest.mark.parametrize("content", ["", "<!-- nothing here -->\n"], ids=["empty", "a comment"])
+def test_an_html_file_with_no_html_is_one_line_not_a_crash(here: Path, content: str) -> None:
+    ws = _workspace(here / "ws", "Harbour Notes")
+    os.chdir(ws)
+    (ws / "page.html").write_text(content, encoding="utf-8")
+    code, _, err = _run("import", "page.html", "--stdout")
+    assert code == 2
+    assert "page.html" in err and "internal error" not in err and "Traceback" not in err
+
+
 def test_one_paragraph_per_line_and_blank_runs_make_the_same_paragraphs(here: Path) -> None:
     ws = _workspace(here / "ws", "Harbour Notes")
     os.chdir(ws)

@@ -371,3 +371,23 @@ def test_a_date_inside_a_line(line: str, day: dt.date) -> None:
 
 def test_no_date_inside_a_line() -> None:
     assert date_in("Osmar 31, 2026 was a long day") is None and date_in("Hello 2026") is None
+
+
+def test_a_line_of_repeated_chrome_is_read_in_steps_linear_in_its_length(monkeypatch) -> None:
+    """Pieces that end where others do ("1 min." and "1 min") must not make every way through a
+    line be tried again from each place (26 of them took hours)."""
+    import digestcli.paste as paste
+
+    tried = 0
+    starts = paste._starts
+
+    def counted(text: str, at: int):  # type: ignore[no-untyped-def]
+        nonlocal tried
+        tried += 1
+        yield from starts(text, at)
+
+    monkeypatch.setattr(paste, "_starts", counted)
+    line = "1 min." * 26 + " zz"
+    assert paste.chrome_label(line) is None
+    assert tried <= len(line)  # each place tried once at most
+    assert paste.chrome_label("1 min. read" * 3) is not None  # and chrome is still chrome

@@ -27,7 +27,6 @@ never acted on again; one whose move did not happen is moved at the next run.
 from __future__ import annotations
 
 import datetime as dt
-import email
 import hashlib
 import hmac
 import re
@@ -35,11 +34,10 @@ import time
 from collections.abc import Callable, Container, Iterable
 from dataclasses import dataclass, field
 from email.message import Message
-from email.policy import compat32
 from email.utils import parseaddr, parsedate_to_datetime
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from digestcli.bounces.classify import Report, answered_subject, classify
+from digestcli.bounces.classify import Report, answered_subject, classify, read_message
 from digestcli.bounces.mailbox import Incoming, Mailbox
 from digestcli.config import (
     Workspace,
@@ -401,9 +399,7 @@ class Bounces:
             return
         if incoming.raw is None:  # not fetched, yet not known: it vanished from the record since
             return
-        # compat32: the modern email policy costs seven times as much to parse and twice as much
-        # to classify, and classify reads the raw header values either way.
-        message = email.message_from_bytes(incoming.raw, policy=compat32)
+        message = read_message(incoming.raw)  # never raises: one odd mail must not stop every run
         report = classify(message, unsubscribe_address=self.unsubscribe_address, newsletter=self.title)
         kind = report.kind
         if kind == "other":

@@ -17,7 +17,7 @@ from typing import BinaryIO
 
 from digestcli.config import NewsletterConfig, Workspace
 from digestcli.draft import draft_ids, parse_draft
-from digestcli.errors import DigestError, InputError, read_text
+from digestcli.errors import DigestError, InputError, read_bytes, read_text
 from digestcli.importer.parts import Parts, Removed, SourceLine, find_parts
 from digestcli.render.templates import yaml_string
 from digestcli.scaffold import _new_id, _write_new, next_issue_number, slugify
@@ -86,7 +86,7 @@ def read_paste(source: str | None, stdin: BinaryIO | None = None) -> Paste:
         return Paste("standard input", text, _looks_like_html(text))
     path = Path(source)
     if path.suffix.lower() in _HTML_SUFFIXES and path.is_file():
-        raw = path.read_bytes()
+        raw = read_bytes(path, "file")
         text = _decode(raw, str(path), _declared_charset(raw))
         return Paste(str(path), text, True)
     text = read_text(path, "file")
@@ -150,7 +150,7 @@ def import_paste(
     if paste.html:
         from digestcli.importer.html import to_markdown  # markdownify and readability: here only
 
-        article = to_markdown(text)
+        article = to_markdown(text, paste.name)
         text, source_date, first_line = article.markdown, article.date, article.first_line
         if not article.whole:
             found = f"from line {first_line}" if first_line > 1 else "as a reader view finds it"

@@ -14,17 +14,21 @@ in it is found line by line, like a plain paste's, and listed.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
+import lxml.etree
 import lxml.html
 from markdownify import MarkdownConverter
 from readability import Document
 
+from digestcli.errors import InputError
 from digestcli.importer.parts import bare
 from digestcli.paste import story_headlines
 
 # Elements that are the page, never the article: dropped before either conversion.
+_XML_DECLARATION = re.compile(r"\A\s*<\?xml[^>]*\?>")
 _NOT_ARTICLE = ("script", "style", "noscript", "template", "iframe", "svg", "button", "nav")
 
 
@@ -36,9 +40,15 @@ class HtmlArticle:
     date: dt.date | None  # the date the page gives its post (<time datetime>, article metadata)
 
 
-def to_markdown(html: str) -> HtmlArticle:
-    """The article in a page, as Markdown (see the module's docstring)."""
-    page = lxml.html.document_fromstring(html)
+def to_markdown(html: str, where: str = "the page") -> HtmlArticle:
+    """The article in a page, as Markdown (see the module's docstring). A page with no HTML in it
+    is an InputError at ``where``."""
+    # An XHTML page's `<?xml ... encoding=...?>` says how bytes were decoded, which they have been.
+    html = _XML_DECLARATION.sub("", html, count=1)
+    try:
+        page = lxml.html.document_fromstring(html)
+    except lxml.etree.ParserError:  # empty, or nothing but comments
+        raise InputError("no HTML to import in it", where=where, hint="save the page again, whole") from None
     date = _published(page)
     for element in page.xpath("|".join(f"//{tag}" for tag in _NOT_ARTICLE)):
         element.drop_tree()

@@ -578,6 +578,8 @@ class Ledger:
                 self._write_landed(None)
             if journal_first:
                 self._note(issue_id, state, address, reply)
+            if state == DELIVERED and self._sync is not None:
+                self._sync()  # on the disk before the ledger says so; a failure leaves it `sending`
             self._db.execute(
                 "UPDATE delivery SET state = ?, reply = ?, updated = ?"
                 + change
