@@ -194,3 +194,24 @@ def test_deliveries_are_written_alike_one_at_a_time_or_in_a_group(tmp_path: Path
     assert [e.state for e in entries if e] == ["delivered"] * 12
     assert [e.reply for e in entries if e] == [f"250 ok {a}" for a in readers]
     assert [e.attempts for e in entries if e] == [2] + [1] * 11
+
+
+def test_a_delivery_recorded_directly_is_synced_first_and_unsaid_when_the_sync_fails(tmp_path: Path):
+    """record(delivered) (a reader settled after the run closed) waits for the transport's sync like
+    a delivery written with the next `sending`: never `delivered` for what the disk may not have."""
+    synced: list[int] = []
+    with Ledger(tmp_path / ".digest") as ledger:
+        ledger.add_pending("i", ["a@example.com", "b@example.com"])
+        ledger.sync_with(lambda: synced.append(1))
+        ledger.sending("i", "a@example.com")
+        ledger.record("i", "a@example.com", DELIVERED, "saved")
+        assert synced and ledger.entry("i", "a@example.com").state == DELIVERED  # type: ignore[union-attr]
+
+        def failing() -> None:
+            raise DeliveryError("cannot sync the outbox to its disk")
+
+        ledger.sync_with(failing)
+        ledger.sending("i", "b@example.com")
+        with pytest.raises(DeliveryError):
+            ledger.record("i", "b@example.com", DELIVERED, "saved")
+        assert ledger.entry("i", "b@example.com").state == SENDING  # type: ignore[union-attr]
