@@ -92,6 +92,18 @@ def read_text(path: str | os.PathLike[str], what: str = "file") -> str:
     return text.removeprefix("\ufeff")
 
 
+def create_whole(path: Path, text: str) -> None:
+    """Write a new file (FileExistsError if there is one: nothing is overwritten), whole or not at
+    all: a write that fails (a full disk) leaves no half file that a later run would take as made."""
+    handle = path.open("x", encoding="utf-8")
+    try:
+        with handle:
+            handle.write(text)
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+
+
 def write_atomically(path: Path, data: bytes, *, like: Path | None = None, what: str = "file") -> None:
     """Replace a file's contents so that a crash leaves either the old file or the new one (synced
     before it takes the name), with the permissions of the old one or of ``like`` (a new file gets

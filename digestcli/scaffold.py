@@ -11,7 +11,7 @@ from pathlib import Path
 from digestcli.config import CONFIG_NAME, Config, NewsletterConfig, Workspace, example_settings, load_config
 from digestcli.draft import draft_ids, front_matter_of, load_draft
 from digestcli.draft import slugify as draft_slugify
-from digestcli.errors import ConfigError, InputError, UsageError
+from digestcli.errors import ConfigError, InputError, UsageError, create_whole
 from digestcli.state.history import read_identities, read_sent
 
 TEMPLATE = "draft.md.j2"
@@ -144,8 +144,7 @@ def _write_new(path: Path, text: str) -> None:
     drafts = path.parent
     try:
         drafts.mkdir(parents=True, exist_ok=True)
-        with path.open("x", encoding="utf-8") as handle:
-            handle.write(text)
+        create_whole(path, text)
     except FileExistsError:
         if not drafts.is_dir():
             raise InputError("is a file; drafts/ must be a folder", where=str(drafts)) from None
@@ -343,8 +342,7 @@ def _make(root: Path, planned: _Planned) -> Part:
             target.mkdir(parents=True, exist_ok=True)
         else:
             target.parent.mkdir(parents=True, exist_ok=True)
-            with target.open("x", encoding="utf-8") as handle:
-                handle.write(planned.content)
+            create_whole(target, planned.content)
             created = True
     except FileExistsError:
         created = False

@@ -281,3 +281,18 @@ def test_the_readme_names_every_value_the_templates_get() -> None:
     for kind, names in fields.items():
         missing = names - named
         assert not missing, f"the README does not name {kind}'s {sorted(missing)}"
+
+
+def test_a_write_that_fails_leaves_no_half_file(tmp_path: Path) -> None:
+    """A write that fails halfway through a new file (here: text it cannot encode, as a full disk
+    would fail it): nothing is left that a later run would take as made (`already exists`, `kept`)."""
+    from digestcli.errors import create_whole
+
+    target = tmp_path / "digest.toml"
+    with pytest.raises(UnicodeEncodeError):
+        create_whole(target, "[newsletter]\n" * 1000 + "\udc80")
+    assert not target.exists()
+    create_whole(target, "[newsletter]\n")
+    with pytest.raises(FileExistsError):
+        create_whole(target, "other\n")
+    assert target.read_text(encoding="utf-8") == "[newsletter]\n"

@@ -783,3 +783,16 @@ def test_every_curly_quoted_value_is_reported_when_the_yaml_does_not_parse() -> 
     fixed, changes = fix_text(text, LintConfig(rules=QUIET))
     assert [(c.rule, c.line) for c in changes] == [("front-matter", 2), ("front-matter", 6)]
     assert parse_draft(fixed).front.values["preheader"] == "Also: a fold"
+
+
+def test_a_second_fix_keeps_the_first_fixs_copy_of_the_paste(digest, write_draft) -> None:
+    path = write_draft(GLUED.replace("The Harbour Note", "Test Weekly"))
+    first = path.read_bytes()
+    digest("lint", "--fix", str(path))
+    once = path.read_bytes()
+    path.write_bytes(once + b"\n3. Another pasted headline\n\nIts story.\n")  # more pasted, fixed again
+    again = path.read_bytes()
+    digest("lint", "--fix", str(path))
+    kept = sorted(Path(".digest/before-fix").iterdir())
+    assert Path(".digest/before-fix/2026-11-20-test.md").read_bytes() == again  # the latest, as before
+    assert [p.read_bytes() for p in kept if p.name != "2026-11-20-test.md"] == [first]  # and the paste

@@ -12,6 +12,7 @@ kept where the caller says.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
@@ -140,10 +141,28 @@ def fix_file(path: Path, config: LintConfig, *, keep_in: Path | None = None) -> 
             raise InputError(
                 f"cannot keep the draft as it was: {exc.strerror or exc}", where=str(keep_in)
             ) from None
+        _keep_earlier(kept)
         write_atomically(kept, raw, like=target, what="draft's copy")
     data = (_BOM if raw.startswith(_BOM) else b"") + fixed_text.encode("utf-8")
     write_atomically(target, data, what="draft")
     return FixResult(fixed_text, tuple(fixed), kept)
+
+
+def _keep_earlier(kept: Path) -> None:
+    """An earlier fix's copy of the draft, moved aside under the time it was kept: a second
+    --fix (renumbering waits for one) must not replace the paste as it first was."""
+    try:
+        when = f"{dt.datetime.fromtimestamp(kept.stat().st_mtime):%Y%m%d-%H%M%S}"
+        aside = kept.with_name(f"{kept.stem}.{when}{kept.suffix}")
+        n = 1
+        while aside.exists():  # two fixes in one second
+            n += 1
+            aside = kept.with_name(f"{kept.stem}.{when}-{n}{kept.suffix}")
+        kept.rename(aside)
+    except FileNotFoundError:
+        pass  # the first fix of this draft
+    except OSError as exc:
+        raise InputError(f"cannot keep the earlier copy: {exc.strerror or exc}", where=str(kept)) from None
 
 
 def _read(target: Path, path: Path) -> bytes:
