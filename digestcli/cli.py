@@ -313,7 +313,7 @@ def import_(
         say(f"Imported {summary}", err=True)
     if made.article:
         say(f"Read {made.article}.", err=stdout)
-    left_out = f"Left out {len(made.removed)} {'line' if len(made.removed) == 1 else 'lines'} of the page"
+    left_out = f"Left out {output.plural(len(made.removed), 'line')} of the page"
     say(f"{left_out}:" if made.removed else f"{left_out}.", err=stdout)
     for line in report:
         say(line, err=stdout)
@@ -1184,22 +1184,10 @@ def bounces(
 
     ws = workspace()
     mailbox = open_mailbox(ws.config.bounces, source, dry_run=dry_run)
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-    con = output.console(stderr=True)
-    progress = Progress(
-        TextColumn("Reading"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-        console=con, disable=not con.is_terminal,
-    )  # fmt: skip
-    task = progress.add_task("bounces", total=mailbox.count())
     try:
+        progress, update = output.reading_bar(mailbox.count())
         with progress:
-            run = read_bounces(
-                ws,
-                mailbox,
-                dry_run=dry_run,
-                progress=lambda done, total: progress.update(task, completed=done, total=total),
-            )
+            run = read_bounces(ws, mailbox, dry_run=dry_run, progress=update)
     finally:
         mailbox.close()
     if output_format is OutputFormat.json:
@@ -1261,7 +1249,7 @@ def unsubscribe(
             return
         for entry in entries:
             say(f"{entry.address}  {entry.reason}  {entry.since[:10]}  {entry.note}".rstrip())
-        say(f"{len(entries):,} address{'' if len(entries) == 1 else 'es'} suppressed.", err=True)
+        say(f"{output.plural(len(entries), 'address')} suppressed.", err=True)
         return
     if not address:
         if undo:

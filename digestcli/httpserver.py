@@ -12,7 +12,8 @@ from typing import Any
 
 from digestcli.errors import UsageError
 
-_CLIENT_GONE = (ConnectionResetError, ConnectionAbortedError, BrokenPipeError)
+# What a client going away mid-request looks like from the server's side.
+CLIENT_GONE = (ConnectionResetError, ConnectionAbortedError, BrokenPipeError)
 
 
 # What a connection over the cap is told, before it is closed: no thread is started for it.
@@ -47,7 +48,7 @@ class _QuietServer(ThreadingHTTPServer):
                 self.slots.release()
 
     def handle_error(self, request: Any, client_address: Any) -> None:
-        if isinstance(sys.exc_info()[1], _CLIENT_GONE):
+        if isinstance(sys.exc_info()[1], CLIENT_GONE):
             return  # the browser reloaded or closed the tab: nothing went wrong here
         super().handle_error(request, client_address)
 

@@ -153,6 +153,24 @@ def progress_bar() -> tuple[Any, Any]:
     return progress, update
 
 
+def reading_bar(total: int) -> tuple[Any, Any]:
+    """`digest bounces`' progress bar, on stderr (stdout may be JSON), drawn on a terminal only,
+    and the callback that moves it."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    con = console(stderr=True)
+    progress = Progress(
+        TextColumn("Reading"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+        console=con, disable=not con.is_terminal,
+    )  # fmt: skip
+    task = progress.add_task("bounces", total=total)
+
+    def update(done: int, total: int) -> None:
+        progress.update(task, completed=done, total=total)
+
+    return progress, update
+
+
 def print_send_summary(summary: Any, draft: Path, *, limited: bool = False) -> None:
     """The end of a send: what happened, where the details are, which flag lifts which guard."""
     from rich.table import Table

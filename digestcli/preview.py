@@ -47,8 +47,6 @@ from digestcli.subscribers import Subscriber
 POLL_MS = 1000
 ALLOWED_HOSTS = ("127.0.0.1", "localhost", "[::1]")
 _HOST_HEADER = re.compile(r"(\[[^\]]*\]|[^:\[\]]*)(?::[0-9]{1,5})?")
-# What a client going away mid-request looks like from the server's side.
-
 
 # Who fills the slots when the workspace has no list to take a reader from.
 MADE_UP_READER = ("reader@example.com", "Sam Reader")

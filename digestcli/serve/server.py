@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from digestcli.httpserver import CLIENT_GONE
 from digestcli.serve.guard import RateLimit, RequestLog, client_address, printable
 from digestcli.serve.pages import Page
 
@@ -205,7 +206,7 @@ class Handler(SimpleHTTPRequestHandler):
                 super().do_GET()
             else:
                 super().do_HEAD()
-        except (TimeoutError, *_CLIENT_GONE):
+        except (TimeoutError, *CLIENT_GONE):
             raise
         except Exception as exc:  # a bug: the reader gets a page, the log one line (or --debug's traceback)
             # Where, not what: the exception's text could hold a token or an address.
@@ -313,9 +314,6 @@ class Handler(SimpleHTTPRequestHandler):
     def list_directory(self, path: str | Path) -> None:  # type: ignore[override]
         # A folder without an index.html is no page of the site: no listing of what else is there.
         self.send_error(HTTPStatus.NOT_FOUND, "No such page")
-
-
-_CLIENT_GONE = (ConnectionResetError, ConnectionAbortedError, BrokenPipeError)
 
 
 def handler_for(app: Application) -> type[Handler]:
