@@ -27,7 +27,6 @@ never acted on again; one whose move did not happen is moved at the next run.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import hmac
 import re
 import time
@@ -46,6 +45,7 @@ from digestcli.config import (
     derived_list_id,
     split_address,
 )
+from digestcli.message.ids import id_part, id_signature
 from digestcli.message.tokens import verify_token
 from digestcli.message.verp import VerpIndex
 from digestcli.state import DELIVERED, LEDGER_DB, SENDING, UNKNOWN
@@ -179,7 +179,7 @@ class Readers:
         self.issues = issues  # oldest first
         self._by_id_part: dict[str, list[str]] = {}
         for issue in issues:
-            self._by_id_part.setdefault(_id_part(issue), []).append(issue)
+            self._by_id_part.setdefault(id_part(issue), []).append(issue)
         self.verp = VerpIndex(secret, issues, self.states_of) if secret is not None and issues else None
         self._message_ids: dict[str, dict[str, str]] = {}  # issue -> HMAC hex -> address
         self._states: dict[tuple[str, str], str | None] = {}
@@ -249,13 +249,13 @@ class Readers:
         part, signature = match.group(1), match.group(2)
         for issue in self._by_id_part.get(part, ()):
             for address in candidates:
-                if hmac.compare_digest(_message_hmac(self.secret, issue, address), signature):
+                if hmac.compare_digest(id_signature(self.secret, issue, address), signature):
                     return [(issue, address)]
             # No recipient named (or another one): trace the signature through the issue's readers.
             if issue not in self._message_ids:
                 secret = self.secret
                 self._message_ids[issue] = {
-                    _message_hmac(secret, issue, address): address for address in self.states_of(issue)
+                    id_signature(secret, issue, address): address for address in self.states_of(issue)
                 }
             found = self._message_ids[issue].get(signature)
             if found is not None:
@@ -280,15 +280,6 @@ def _timestamp(dates: Iterable[str]) -> float | None:
         # "-0000" (RFC 5322: UTC, the sender's zone unknown) parses without a zone.
         return (when if when.tzinfo is not None else when.replace(tzinfo=dt.UTC)).timestamp()
     return None
-
-
-def _id_part(issue_id: str) -> str:
-    # As message/personalize.py writes a Message-ID's first part.
-    return re.sub(r"[^A-Za-z0-9.-]+", "-", issue_id).strip("-.") or "issue"
-
-
-def _message_hmac(secret: bytes, issue_id: str, address: str) -> str:
-    return hmac.new(secret, f"{issue_id}\0{address.lower()}".encode(), hashlib.sha256).hexdigest()[:24]
 
 
 def _address(text: str) -> str:

@@ -17,7 +17,6 @@ dot-stuff them (``Message.dot_safe``).
 
 from __future__ import annotations
 
-import hmac
 import html
 import re
 import secrets
@@ -36,6 +35,7 @@ from digestcli.config import (
 )
 from digestcli.draft import LINK_SCHEMES, SLOT  # a reader's link may open what a draft's may
 from digestcli.errors import InputError
+from digestcli.message.ids import id_part, id_signature
 from digestcli.message.mime import (
     CRLF,
     MAX_HEADER_VALUE,
@@ -218,9 +218,8 @@ class Personalizer:
         sender_name, self.sender = split_address(masthead.sender, "newsletter.from")
         self.domain = self.sender.rpartition("@")[2].lower()
         self._mailto = check_unsubscribe_mailto(masthead.unsubscribe_mailto)
-        id_part = re.sub(r"[^A-Za-z0-9.-]+", "-", issue.issue_id).strip("-.") or "issue"
-        self._id_before, self._id_after = f"Message-ID: <{id_part}.", f"@{self.domain}>{CRLF}"
-        self._id_key = f"{issue.issue_id}\0".encode()
+        self._issue_id = issue.issue_id
+        self._id_before, self._id_after = f"Message-ID: <{id_part(issue.issue_id)}.", f"@{self.domain}>{CRLF}"
 
         self._subject = subject_prefix + issue.subject
         # A subject without slots is the same for everyone: encode it once.
@@ -306,8 +305,8 @@ class Personalizer:
             head.append(header("Subject", SLOT.sub(lambda m: _capped(value(m.group(1))), self._subject)))
         head.append(self._now())
         if message_id is None:
-            digest = hmac.digest(self.secret, self._id_key + address.lower().encode(), "sha256")
-            head.append(f"{self._id_before}{digest.hex()[:24]}{self._id_after}")
+            signature = id_signature(self.secret, self._issue_id, address)
+            head.append(f"{self._id_before}{signature}{self._id_after}")
         else:
             head.append(f"Message-ID: {message_id}{CRLF}")
         mailto = f"mailto:{self._mailto}?subject=unsubscribe%20{token}" if self._mailto else ""
