@@ -106,22 +106,16 @@ def envelope_of(config: Config, issue_id: str, secret: bytes) -> Callable[[Subsc
     of the token is made once here; per reader, one HMAC."""
     if not config.delivery.verp:
         return None
-    from digestcli.message.verp import issue_part, reader_part, verp_sender
+    from digestcli.message.verp import senders_for
 
     bounce = config.delivery.bounce_address or split_address(config.newsletter.sender, "newsletter.from")[1]
     try:
-        verp_sender(bounce, issue_id, "check@example.org", secret)  # a local part with no room
-    except ValueError as exc:
+        sender = senders_for(bounce, issue_id, secret)
+    except ValueError as exc:  # a local part with no room for the token
         raise ConfigError(
             f"delivery.verp is on, but {exc}", hint="set a shorter delivery.bounce_address"
         ) from None
-    local, _, domain = bounce.strip().rpartition("@")
-    before, after = f"{local}+{issue_part(issue_id, secret)}", f"@{domain}"
-
-    def envelope(reader: Subscriber) -> str:
-        return before + reader_part(reader.key, secret) + after
-
-    return envelope
+    return lambda reader: sender(reader.key)
 
 
 def refusal_for(

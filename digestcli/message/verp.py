@@ -33,8 +33,19 @@ def verp_sender(bounce_address: str, issue_id: str, address: str, secret: bytes)
     """The envelope sender of ``issue_id``'s message to ``address``: ``local+TOKEN@domain`` of
     ``bounce_address``. Raises ValueError when the bounce address has no room for the token
     (see ``check_bounce_address``, which a workspace's settings pass through first)."""
+    return senders_for(bounce_address, issue_id, secret)(address)
+
+
+def senders_for(bounce_address: str, issue_id: str, secret: bytes) -> Callable[[str], str]:
+    """``verp_sender`` for one issue, as a function of the reader's address: the bounce address
+    checked and split, and the issue's part of the token made, once. Raises ValueError as it does."""
     local, domain = _split(bounce_address)
-    return f"{local}+{issue_part(issue_id, secret)}{reader_part(address, secret)}@{domain}"
+    before, after = f"{local}+{issue_part(issue_id, secret)}", f"@{domain}"
+
+    def sender(address: str) -> str:
+        return before + reader_part(address, secret) + after
+
+    return sender
 
 
 def check_bounce_address(bounce_address: str) -> str:
