@@ -17,8 +17,9 @@ Importing this package is light: the names load on first use, so that a program 
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING
+
+from digestcli.lazy import names_from
 
 if TYPE_CHECKING:
     from digestcli.publish.site import PublishReport, publish_issue, publish_site
@@ -26,13 +27,7 @@ if TYPE_CHECKING:
 __all__ = ["PublishReport", "publish_issue", "publish_site"]
 
 if not TYPE_CHECKING:  # type checkers see the imports above; only the interpreter needs this
-
-    def __getattr__(name: str) -> object:
-        if name not in __all__:
-            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-        value = getattr(importlib.import_module(f"{__name__}.site"), name)
-        globals()[name] = value  # found directly from now on
-        return value
+    __getattr__ = names_from(__name__, {f"{__name__}.site": tuple(__all__)})
 
     def __dir__() -> list[str]:
         return sorted({*globals(), *__all__})

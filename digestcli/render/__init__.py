@@ -17,9 +17,9 @@ command that does not render never pays for Jinja2, premailer and lxml.
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING
 
+from digestcli.lazy import names_from
 from digestcli.render.rendered import RenderedIssue, Rendering, Written, write_rendered
 
 if TYPE_CHECKING:
@@ -46,28 +46,18 @@ __all__ = [
     "write_rendered",
 ]
 
-# Loaded on first use: the name -> the module that defines it.
-_LAZY = {
-    "render": "compose",
-    "render_issue": "compose",
-    "inline_css": "inline",
-    "link_is_live": "links",
-    "environment": "templates",
-    "packaged_templates": "templates",
-    "template_search_path": "templates",
-    "readable_url": "text",
-    "issue_view": "view",
+# Loaded on first use: each module -> the names it defines.
+_HOMES = {
+    f"{__name__}.compose": ("render", "render_issue"),
+    f"{__name__}.inline": ("inline_css",),
+    f"{__name__}.links": ("link_is_live",),
+    f"{__name__}.templates": ("environment", "packaged_templates", "template_search_path"),
+    f"{__name__}.text": ("readable_url",),
+    f"{__name__}.view": ("issue_view",),
 }
 
 if not TYPE_CHECKING:  # type checkers see the imports above; only the interpreter needs this
-
-    def __getattr__(name: str) -> object:
-        module = _LAZY.get(name)
-        if module is None:
-            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-        value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
-        globals()[name] = value  # found directly from now on
-        return value
+    __getattr__ = names_from(__name__, _HOMES)
 
     def __dir__() -> list[str]:
-        return sorted({*globals(), *_LAZY})
+        return sorted({*globals(), *(name for names in _HOMES.values() for name in names)})
