@@ -108,21 +108,30 @@ def write_atomically(path: Path, data: bytes, *, like: Path | None = None, what:
     """Replace a file's contents so that a crash leaves either the old file or the new one (synced
     before it takes the name), with the permissions of the old one or of ``like`` (a new file gets
     the umask's, as any editor's would), its folder made if missing. Failing is an InputError."""
+    try:
+        replace_file(path, data, like=like)
+    except OSError as exc:
+        raise InputError(f"cannot write the {what}: {exc.strerror or exc}", where=str(path)) from None
+
+
+def replace_file(path: Path, data: bytes, *, like: Path | None = None, sync: bool = True) -> None:
+    """``write_atomically``'s work, its failures left as they are (OSError): a temporary file beside
+    ``path`` takes its name once written whole (and, with ``sync``, on the disk), so that a reader
+    never sees half of it."""
     temporary = path.with_name(f".{path.name}.{os.getpid()}-{os.urandom(4).hex()}.tmp")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
+        # os.open, not tempfile: the file gets the usual permissions (the umask's), not owner-only.
         descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
         with os.fdopen(descriptor, "wb") as handle:
             handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
+            if sync:
+                handle.flush()
+                os.fsync(handle.fileno())
         model = like or path
         if model.exists():
             os.chmod(temporary, model.stat().st_mode & 0o7777)
         os.replace(temporary, path)
-    except OSError as exc:
-        temporary.unlink(missing_ok=True)
-        raise InputError(f"cannot write the {what}: {exc.strerror or exc}", where=str(path)) from None
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise

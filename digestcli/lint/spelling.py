@@ -34,6 +34,7 @@ are grammatical ("had had", "that that") pass.
 from __future__ import annotations
 
 import bisect
+import contextlib
 import marshal
 import mmap
 import os
@@ -48,6 +49,7 @@ from markdown_it.token import Token
 
 from digestcli.config import LintConfig, NewsletterConfig
 from digestcli.draft import ITEM_HEADING, Issue
+from digestcli.errors import replace_file
 from digestcli.lint import Report, rule
 
 # ------------------------------------------------------------------------------- the draft's text
@@ -665,20 +667,8 @@ def dictionary(language: str) -> Dictionary | None:
 def _write_cache(path: Path, data: bytes) -> None:
     """Write a cache file whole (a reader never sees half of one); a cache that cannot be
     written only makes the next lint slower."""
-    import tempfile
-
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-        try:
-            with os.fdopen(fd, "wb") as out:
-                out.write(data)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-    except OSError:
-        pass
+    with contextlib.suppress(OSError):
+        replace_file(path, data, sync=False)
 
 
 def _source_counts(language: str) -> dict[str, int]:

@@ -6,10 +6,9 @@ new), and a page being replaced is never seen half-written by a server reading i
 
 from __future__ import annotations
 
-import os
 from pathlib import Path, PurePosixPath
 
-from digestcli.errors import DigestError
+from digestcli.errors import DigestError, replace_file
 
 # What digest's own pages say of themselves (web/*.html.j2 and latest/): how an issue's folder
 # left by an earlier publish is told from a folder the editor put in the site.
@@ -48,17 +47,11 @@ class SiteWriter:
             ) from None
         except OSError:
             pass  # unreadable: replaced below, or the write says why not
-        temporary = target.with_name(f".{target.name}.{os.getpid()}-{os.urandom(4).hex()}.tmp")
         try:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            # os.open, not tempfile: a page must get the usual permissions (the umask's), which a
-            # web server can read, not a temporary file's owner-only ones.
-            descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-            with os.fdopen(descriptor, "wb") as file:
-                file.write(data)
-            os.replace(temporary, target)
+            # The usual permissions (the umask's), which a web server can read; not synced: a
+            # page lost to a power cut is written again by the next publish.
+            replace_file(target, data, sync=False)
         except OSError as exc:
-            temporary.unlink(missing_ok=True)
             raise _cannot_write(exc, target) from None
         self.written.append(target)
         return True
