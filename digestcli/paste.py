@@ -39,6 +39,24 @@ def _each(*parts: str | tuple[str, ...]) -> list[str]:
 # The chrome a paste brings, as phrases folded to lower case with straight apostrophes, in the
 # languages blogs are written in most here: English, French, German, Spanish, Italian, Portuguese
 # and Dutch. Literal phrases, looked up in a dictionary: no regular expression to compile at start.
+# Where a page asks to share a post, or to follow its writer.
+_NETWORKS = (
+    "facebook",
+    "twitter",
+    "x",
+    "linkedin",
+    "whatsapp",
+    "email",
+    "pinterest",
+    "reddit",
+    "bluesky",
+    "threads",
+    "instagram",
+    "youtube",
+    "tiktok",
+    "mastodon",
+)
+
 _VOCABULARY: list[tuple[_Piece, list[str]]] = [
     (
         _Piece("page anchor"),
@@ -238,6 +256,10 @@ _VOCABULARY: list[tuple[_Piece, list[str]]] = [
         ],
     ),
     (
+        _Piece("follow link"),
+        _each(("follow", "like"), " us", ("", *(f" on {network}" for network in _NETWORKS))),
+    ),
+    (
         _Piece("like button", counted=True),
         [
             "like",
@@ -262,23 +284,7 @@ _VOCABULARY: list[tuple[_Piece, list[str]]] = [
         _Piece("share button", counted=True),
         [
             *_each("share ", ("this", "the"), " ", ("post", "article", "story", "page", "issue")),
-            *_each(
-                "share ",
-                ("on", "via"),
-                " ",
-                (
-                    "facebook",
-                    "twitter",
-                    "x",
-                    "linkedin",
-                    "whatsapp",
-                    "email",
-                    "pinterest",
-                    "reddit",
-                    "bluesky",
-                    "threads",
-                ),
-            ),
+            *_each("share ", ("on", "via"), " ", _NETWORKS),
             "share",
             "shares",
             "share this",
@@ -288,6 +294,8 @@ _VOCABULARY: list[tuple[_Piece, list[str]]] = [
             "copy link",
             "print",
             "email this",
+            "email",
+            "tweet this",
             "partager",
             "partager cet article",
             "partager sur facebook",

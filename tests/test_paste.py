@@ -391,3 +391,21 @@ def test_a_line_of_repeated_chrome_is_read_in_steps_linear_in_its_length(monkeyp
     assert paste.chrome_label(line) is None
     assert tried <= len(line)  # each place tried once at most
     assert paste.chrome_label("1 min. read" * 3) is not None  # and chrome is still chrome
+
+
+@pytest.mark.parametrize(
+    ("line", "label"),
+    [
+        ("Follow us on Instagram", "follow link"),
+        ("Like us on Facebook", "follow link"),
+        ("Email", "share button"),
+        ("Tweet this", "share button"),
+        ("Follow us for the council's full statement", None),  # a sentence, not a button
+    ],
+)
+def test_the_chrome_lint_flagged_alone_is_chrome_to_import_too(line: str, label: str | None) -> None:
+    """One vocabulary: what `leftover-boilerplate` flags, `digest import` leaves out (lint's own
+    list of patterns, beside this one, once flagged lines import kept)."""
+    from digestcli.paste import chrome_label
+
+    assert chrome_label(line) == label

@@ -13,27 +13,6 @@ from digestcli.paste import chrome_label, ends_sentence
 # In capitals only: "todo" in a URL or "tk" in a name is not a placeholder. Lorem ipsum in any case.
 _PLACEHOLDER = re.compile(r"\b(TODO|TKTK|TK|FIXME|XXX)\b|(?i:lorem ipsum)")
 
-# Whole lines that a blog or site builder adds around a post, matched after folding case.
-_BOILERPLATE = [
-    re.compile(p)
-    for p in (
-        r"(top|bottom) of (the )?page",
-        r"back to top",
-        r"skip to (main )?content",
-        r"\d*\s*comments?",
-        r"\d+\s+(likes?|views?)",
-        r"writer['’]s picture\b.*",
-        r"(share|like|tweet|pin it|email)( (this|on \w+))?",
-        r"share (this )?(post|article|story)",
-        r"post not marked as liked",
-        r"\d+ min(ute)? read",
-        r"recent posts",
-        r"see all",
-        r"(follow|like) us( on \w+)?",
-        r"(previous|next) post",
-    )
-]
-
 
 def _body_lines(issue: Issue) -> Iterator[tuple[int, str]]:
     """Lines after the front matter that are not inside a fenced code block."""
@@ -76,17 +55,13 @@ def leftover_boilerplate(issue: Issue, config: LintConfig) -> Iterator[Report]:
         text = line.strip()
         if not text or _inside_a_sentence(body, index):
             continue
-        label = chrome_label(text) or None
-        folded = " ".join(text.casefold().strip("#*_>-•|[]()").split()).strip(" .:!")
-        if label is None and not (
-            folded and len(folded) <= 60 and any(p.fullmatch(folded) for p in _BOILERPLATE)
-        ):
+        label = chrome_label(text)
+        if label is None:
             continue
-        what = f" ({label})" if label else ""
         yield Report(
             number,
             len(line) - len(line.lstrip()) + 1,
-            f"'{text}' looks pasted from a web page{what}: delete it",
+            f"'{text}' looks pasted from a web page ({label}): delete it",
         )
 
 
