@@ -4,9 +4,10 @@ flat as the list grows. Each figure is a process of its own, started from nothin
 - plan: read the list and plan the send (``load_subscribers`` and ``plan_send``, what the
   confirmation screen and ``--dry-run`` do before building any message): wall time, CPU time and
   peak RSS;
-- send: ``digest send --yes`` through SMTP to postfix's ``smtp-sink`` on loopback: the time from
-  the process's start to the first message delivered (the journal's first ``delivered`` line),
-  and the peak RSS. By default the send is stopped (SIGTERM, a clean stop) once that first
+- send: ``digest send --yes`` through SMTP to a sink on loopback (common.Sink: postfix's
+  ``smtp-sink``, else an asyncio one): the time from the process's start to the first message
+  delivered (the journal's first ``delivered`` line), and the peak RSS. By default the send is
+  stopped (SIGTERM, a clean stop) once that first
   message is out; ``--full`` lets it mail the whole list, so the peak includes the send itself.
 
 Peak RSS is each process's own (``VmHWM`` in /proc, watched as it runs), not ``ru_maxrss``,
@@ -30,41 +31,15 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-DRAFT = ROOT / "drafts" / "2026-11-20-weekly.md"
-SMTP_SINK = shutil.which("smtp-sink") or "/usr/sbin/smtp-sink"
-SETTINGS = """\
-[newsletter]
-title = "The Lantern Weekly"
-from = "The Lantern Weekly <lantern@lanternweekly.net>"
-unsubscribe_url = "https://lanternweekly.net/unsubscribe?token={{token}}"
-postal_address = "4 Quay Street, Riverton 20410"
+from common import ROOT, SMTP_SINK, Sink, cpu_of, make_workspace, own_peak
 
-[lint]
-check_links = false
-
-[web]
-publish_on_send = false
-
-[delivery]
-transport = "smtp"
-connections = 4
-rate = 0
-
-[smtp]
-host = "127.0.0.1"
-port = {port}
-security = "none"
-"""
 PLAN = """\
 import resource, sys, time
 from pathlib import Path
@@ -105,26 +80,8 @@ def write_readers(path: Path, count: int) -> None:
         out.write("".join(rows))
 
 
-def workspace(base: Path, readers: Path, port: int) -> Path:
-    (base / "drafts").mkdir(parents=True)
-    shutil.copy(DRAFT, base / "drafts" / DRAFT.name)
-    (base / "subscribers.csv").symlink_to(readers)
-    (base / "digest.toml").write_text(SETTINGS.format(port=port), encoding="utf-8")
-    return base / "drafts" / DRAFT.name
-
-
 def environment(tree: Path | None) -> dict[str, str]:
     return dict(os.environ, DIGEST_SECRET="bench", NO_COLOR="1", PYTHONPATH=str(tree or ROOT))
-
-
-def own_peak(pid: int) -> int:
-    """A running process's own peak RSS in KiB (VmHWM, since its exec). Not ru_maxrss: that
-    counts the memory of the process it was started from too (this one's, before the exec)."""
-    try:
-        status = Path(f"/proc/{pid}/status").read_text(encoding="ascii")
-    except OSError:
-        return 0
-    return next((int(line.split()[1]) for line in status.splitlines() if line.startswith("VmHWM:")), 0)
 
 
 def run_plan(base: Path, draft: Path, tree: Path | None) -> str:
@@ -154,30 +111,6 @@ def run_plan(base: Path, draft: Path, tree: Path | None) -> str:
     )
 
 
-class Sink:
-    """postfix's smtp-sink on a free port: it takes every message and keeps none."""
-
-    def __init__(self) -> None:
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            self.port = probe.getsockname()[1]
-        command = [SMTP_SINK, "-c", f"127.0.0.1:{self.port}", "1024"]
-        if os.geteuid() == 0:
-            command[1:1] = ["-u", "nobody"]  # smtp-sink will not run as root
-        self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            with socket.socket() as probe:
-                if probe.connect_ex(("127.0.0.1", self.port)) == 0:
-                    return
-            time.sleep(0.02)
-        raise SystemExit(f"smtp-sink on 127.0.0.1:{self.port} did not start")
-
-    def stop(self) -> None:
-        self.process.send_signal(signal.SIGTERM)
-        self.process.wait(timeout=30)
-
-
 def run_send(base: Path, draft: Path, tree: Path | None, *, full: bool) -> str:
     journal = base / ".digest" / "journal"
     errors = tempfile.TemporaryFile()  # noqa: SIM115 (read after the child is gone)
@@ -202,7 +135,7 @@ def run_send(base: Path, draft: Path, tree: Path | None, *, full: bool) -> str:
             found, seen = _delivered(journal, seen)
             if found:
                 first = time.perf_counter() - started
-                cpu_at_first = _cpu_of(child.pid)
+                cpu_at_first = cpu_of(child.pid)
                 if not full:
                     child.send_signal(signal.SIGTERM)
         time.sleep(0.005)
@@ -220,15 +153,6 @@ def run_send(base: Path, draft: Path, tree: Path | None, *, full: bool) -> str:
         f"send: first message {first:5.2f} s from start (CPU {cpu_at_first:5.2f} s; {until});"
         f" peak RSS {peak / 1024:5.0f} MiB; CPU {usage.ru_utime + usage.ru_stime:6.2f} s"
     )
-
-
-def _cpu_of(pid: int) -> float:
-    """A running process's CPU seconds so far (user + system), from /proc."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _delivered(journal: Path, seen: int) -> tuple[bool, int]:
@@ -258,18 +182,18 @@ def main() -> None:
     parser.add_argument("--skip-plan", action="store_true", help="only the send")
     parser.add_argument("--tree", type=Path, help="run the digest package found in this folder")
     args = parser.parse_args()
-    if not os.path.exists(SMTP_SINK):
-        raise SystemExit("postfix's smtp-sink is not installed (apt-get install postfix)")
+    postfix = os.path.exists(SMTP_SINK)
     tree = args.tree.resolve() if args.tree else None
     sizes = list(args.readers) + ([1_000_000] if args.million else [])
-    print(f"digest from {tree or ROOT}; {os.cpu_count()} cores; smtp-sink; 4 connections", flush=True)
+    sink_name = "postfix smtp-sink" if postfix else "asyncio sink"
+    print(f"digest from {tree or ROOT}; {os.cpu_count()} cores; {sink_name}; 4 connections", flush=True)
     # A first send beforehand, not counted: the first run on a machine pays for compiling the package
     # and filling caches (the spelling check's word list), which every later run finds made.
     with tempfile.TemporaryDirectory(prefix="digest-list-bench-") as folder:
         write_readers(Path(folder) / "readers.csv", 100)
-        sink = Sink()
+        sink = Sink(postfix=postfix)
         try:
-            draft = workspace(Path(folder) / "ws", Path(folder) / "readers.csv", sink.port)
+            draft = make_workspace(Path(folder) / "ws", Path(folder) / "readers.csv", port=sink.port)
             run_send(Path(folder) / "ws", draft, tree, full=True)
         finally:
             sink.stop()
@@ -278,9 +202,9 @@ def main() -> None:
             base = Path(folder)
             readers = base / "readers.csv"
             write_readers(readers, count)
-            sink = Sink()
+            sink = Sink(postfix=postfix)
             try:
-                draft = workspace(base / "ws", readers, sink.port)
+                draft = make_workspace(base / "ws", readers, port=sink.port)
                 if not args.skip_plan:
                     print(f"{count:>9,} readers  {run_plan(base / 'ws', draft, tree)}", flush=True)
                 print(

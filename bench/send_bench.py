@@ -16,7 +16,7 @@ Figures for each run:
 - wall: from the process's start to its end;
 - CPU µs/msg: the process's CPU time (user + system) over the messages, whole and from the first
   message on (the send alone: read from /proc when the first message is seen);
-- peak RSS: the process's ru_maxrss;
+- peak RSS: the process's own high-water mark (VmHWM, read as it runs; see common.own_peak);
 - first msg: seconds from the process's start to the first message delivered (the journal's
   first ``delivered`` line);
 - smtp-source -d: postfix's own client on the same sink, sessions and message size, measured in
@@ -33,12 +33,8 @@ the rates. Figures are printed, never asserted.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
-import re
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -46,149 +42,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-DRAFT = ROOT / "drafts" / "2026-11-20-weekly.md"
+from common import ROOT, SMTP_SINK, Sink, cpu_of, make_workspace, own_peak
+
 SMTP_SOURCE = shutil.which("smtp-source") or "/usr/sbin/smtp-source"
-SMTP_SINK = shutil.which("smtp-sink") or "/usr/sbin/smtp-sink"
-CLOCK_TICK = os.sysconf("SC_CLK_TCK")
-SETTINGS = """\
-[newsletter]
-title = "The Lantern Weekly"
-from = "The Lantern Weekly <lantern@lanternweekly.net>"
-unsubscribe_url = "https://lanternweekly.net/unsubscribe?token={{token}}"
-postal_address = "4 Quay Street, Riverton 20410"
-
-[lint]
-check_links = false
-
-[web]
-publish_on_send = false
-
-[delivery]
-transport = "{transport}"
-connections = {connections}
-rate = 0
-
-[smtp]
-host = "127.0.0.1"
-port = {port}
-security = "none"
-"""
-
-
-# -- the sinks ---------------------------------------------------------------------------------------
-
-
-class SinkProtocol(asyncio.Protocol):
-    """Just enough SMTP (EHLO with PIPELINING, MAIL, RCPT, DATA, RSET, QUIT): 250 to everything."""
-
-    count = 0  # messages taken, over all connections
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
-        self.buffer = bytearray()
-        self.in_data = False
-        self.scan = 0  # where to look for the end of the data next
-        transport.write(b"220 sink ESMTP\r\n")
-
-    def data_received(self, data: bytes) -> None:
-        buffer = self.buffer
-        buffer += data
-        replies = []
-        start = 0
-        while True:
-            if self.in_data:
-                end = buffer.find(b"\r\n.\r\n", max(start, self.scan - 4))
-                if end < 0:
-                    self.scan = len(buffer)
-                    break
-                SinkProtocol.count += 1
-                replies.append(b"250 2.0.0 taken\r\n")
-                self.in_data = False
-                start = end + 5
-                continue
-            end = buffer.find(b"\r\n", start)
-            if end < 0:
-                break
-            verb = bytes(buffer[start : start + 4]).upper()
-            if verb == b"DATA":
-                replies.append(b"354 go ahead\r\n")
-                self.in_data = True
-                start = self.scan = end  # the CRLF ending DATA may begin the terminator
-                continue
-            start = end + 2
-            if verb == b"EHLO":
-                replies.append(b"250-sink\r\n250-PIPELINING\r\n250-8BITMIME\r\n250 SIZE 100000000\r\n")
-            elif verb == b"QUIT":
-                replies.append(b"221 bye\r\n")
-                self.transport.write(b"".join(replies))
-                self.transport.close()
-                return
-            else:
-                replies.append(b"250 OK\r\n")
-        del buffer[:start]
-        self.scan -= start
-        if replies:
-            self.transport.write(b"".join(replies))
-
-
-def run_python_sink(port: int) -> None:
-    async def serve() -> None:
-        loop = asyncio.get_running_loop()
-        server = await loop.create_server(SinkProtocol, "127.0.0.1", port, backlog=512)
-        stop = loop.create_future()
-        loop.add_signal_handler(signal.SIGTERM, stop.set_result, None)
-        print("ready", flush=True)
-        await stop
-        server.close()
-        print(f"msg={SinkProtocol.count}", flush=True)
-
-    asyncio.run(serve())
-
-
-class Sink:
-    """A sink on a free port, stopped with the number of messages it took (None from postfix's,
-    which counts only to a terminal)."""
-
-    def __init__(self, *, postfix: bool) -> None:
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            self.port = probe.getsockname()[1]
-        self.log = tempfile.TemporaryFile()  # noqa: SIM115  closed in stop()
-        self.postfix = postfix
-        if postfix:
-            command = [SMTP_SINK, f"127.0.0.1:{self.port}", "1024"]
-            if os.geteuid() == 0:
-                command[1:1] = ["-u", "nobody"]  # smtp-sink will not run as root
-            self.process = subprocess.Popen(command, stdout=self.log, stderr=subprocess.DEVNULL)
-            _wait_for_port(self.port)
-        else:
-            self.process = subprocess.Popen(
-                [sys.executable, __file__, "--sink", str(self.port)], stdout=self.log
-            )
-            _wait_for_port(self.port)
-
-    def stop(self) -> int | None:
-        self.process.send_signal(signal.SIGTERM)
-        self.process.wait(timeout=30)
-        self.log.seek(0)
-        counts = re.findall(rb"msg=(\d+)", self.log.read())
-        self.log.close()
-        if self.postfix:
-            return None
-        return int(counts[-1]) if counts else 0
-
-
-def _wait_for_port(port: int) -> None:
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        with socket.socket() as probe:
-            if probe.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.02)
-    raise SystemExit(f"the sink on 127.0.0.1:{port} did not start")
-
 
 # -- digest send, in a process of its own -------------------------------------------------------------
 
@@ -232,16 +88,6 @@ def write_readers(path: Path, count: int) -> None:
             )
 
 
-def make_workspace(root: Path, readers: Path, *, transport: str, port: int, connections: int) -> Path:
-    (root / "drafts").mkdir(parents=True)
-    shutil.copy(DRAFT, root / "drafts" / DRAFT.name)
-    (root / "subscribers.csv").symlink_to(readers)
-    (root / "digest.toml").write_text(
-        SETTINGS.format(transport=transport, port=port, connections=connections), encoding="utf-8"
-    )
-    return root / "drafts" / DRAFT.name
-
-
 def run_digest(workspace: Path, draft: Path, tree: Path | None, label: str) -> Run:
     """``digest send DRAFT --yes`` in its own process, watched from outside."""
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
@@ -258,19 +104,16 @@ def run_digest(workspace: Path, draft: Path, tree: Path | None, label: str) -> R
         stderr=subprocess.PIPE,
     )
     first = cpu_at_first = None
-    ended = None  # os.wait4's answer once the process has ended (Popen.poll would lose the usage)
-    while first is None:
-        ended = os.wait4(process.pid, os.WNOHANG)
-        if ended[0]:
+    peak = 0  # the process's own high-water mark (see common.own_peak), read as it runs
+    while True:
+        pid, status, usage = os.wait4(process.pid, os.WNOHANG)  # Popen.poll would lose the usage
+        if pid:
             break
-        if _delivered_yet(journal):
+        peak = max(peak, own_peak(process.pid))
+        if first is None and _delivered_yet(journal):
             first = time.perf_counter() - started
-            cpu_at_first = _cpu_of(process.pid)
-            break
-        time.sleep(0.002)
-    if not (ended and ended[0]):
-        ended = os.wait4(process.pid, 0)
-    _, status, usage = ended
+            cpu_at_first = cpu_of(process.pid)
+        time.sleep(0.002 if first is None else 0.02)
     wall = time.perf_counter() - started
     process.returncode = os.waitstatus_to_exitcode(status)
     errors = process.stderr.read().decode("utf-8", "replace") if process.stderr else ""
@@ -284,7 +127,7 @@ def run_digest(workspace: Path, draft: Path, tree: Path | None, label: str) -> R
         first if first is not None else wall,
         usage.ru_utime + usage.ru_stime,
         cpu_at_first if cpu_at_first is not None else 0.0,
-        usage.ru_maxrss * 1024,
+        peak * 1024,
     )
 
 
@@ -297,14 +140,6 @@ def _delivered_yet(journal: Path) -> bool:
     except FileNotFoundError:
         pass
     return False
-
-
-def _cpu_of(pid: int) -> float:
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICK  # utime, stime
 
 
 def _delivered_count(workspace: Path) -> int:
@@ -496,12 +331,8 @@ def main() -> None:
     parser.add_argument(
         "--bare", action="store_true", help="also a bare smtplib client on the same sink (SMTP rows)"
     )
-    parser.add_argument("--sink", type=int, metavar="PORT", help=argparse.SUPPRESS)
     parser.add_argument("--bare-client", type=int, nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.sink:
-        run_python_sink(args.sink)
-        return
     if args.bare_client:
         bare_client(*args.bare_client)
         return
