@@ -171,14 +171,6 @@ EXAMPLE_READERS = (
     ("bo.sample@example.org", "Bo Sample"),
     ("chidi.test@example.net", "Chidi Test"),
 )
-# The settings a new digest.toml sets rather than leaves commented out: the ones a real send needs
-# to be the editor's own (example_settings names those still holding examples).
-_SET_IN_NEW_CONFIG = (
-    "newsletter.title",
-    "newsletter.from",
-    "newsletter.postal_address",
-    "newsletter.unsubscribe_url",
-)
 
 
 @dataclass(frozen=True)

@@ -641,6 +641,18 @@ def test_an_unsubscribe_from_a_list_in_another_encoding(newsroom: Newsroom, dige
     }
 
 
+def test_an_unsubscribe_from_a_unicode_domain_is_suppressed_under_the_lists_key(newsroom: Newsroom, digest):
+    """The list keeps a domain in its ASCII form, and a send compares that key with the suppression
+    list: a request written in Unicode must be suppressed under it, or the reader is mailed still."""
+    from digestcli.subscribers import load_subscribers
+
+    (newsroom.root / "subscribers.csv").write_text("email,name\nann@bücher.example,Ann\n", encoding="utf-8")
+    (key,) = [r.key for r in load_subscribers(newsroom.root / "subscribers.csv").readers]
+    run = run_json(digest, "--from", str(newsroom.deliver(unsubscribe_from("ann@bücher.example"))))
+    assert run["counts"]["unsubscribes"] == 1
+    assert newsroom.suppressed() == {key: "unsubscribed"}
+
+
 def test_with_no_list_an_unsubscribe_the_ledger_does_not_know_is_not_ours(newsroom: Newsroom, digest):
     (newsroom.root / "subscribers.csv").unlink()
     run = run_json(digest, "--from", str(newsroom.deliver(unsubscribe_from("rosa@example.net"))))

@@ -620,6 +620,8 @@ class Bounces:
                     self._possible(report, message, address, why, key, run, settled)
                     return
         address = _address(address)
+        if isinstance(self._subscribers, ListedReaders):  # suppressed under the key a send looks for
+            address = self._subscribers.key_of(address) or address
         # The issue answered, else the newest the reader was mailed: where their record shows it.
         issue = issue or self.readers.latest_mailed(address) or ""
         self._reader(UNSUBSCRIBE, _Target(issue, address), "", "", key, run, settled)
@@ -716,18 +718,23 @@ class ListedReaders(Container[str]):
         self._gone_too = False  # whether the list has readers its export marks as gone
 
     def __contains__(self, address: object) -> bool:
-        if not isinstance(address, str) or "@" not in address:
-            return False
+        return isinstance(address, str) and self.key_of(address) is not None
+
+    def key_of(self, address: str) -> str | None:
+        """The key ``address`` is on the list under (a Unicode domain is there in its ASCII form:
+        the key a send compares the suppression list with), or None when it is not on it."""
+        if "@" not in address:
+            return None
         listed = self._open()
         if listed is None:
-            return False
+            return None
         db = listed.database
         for key in _keys_of(address):
             if db.execute("SELECT 1 FROM reader WHERE key = ?", (key,)).fetchone() is not None:
-                return True
+                return key
             if self._gone_too and db.execute("SELECT 1 FROM gone WHERE key = ?", (key,)).fetchone():
-                return True
-        return False
+                return key
+        return None
 
     def close(self) -> None:
         if self._list is not None:

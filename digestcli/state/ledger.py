@@ -243,17 +243,10 @@ class Ledger:
             return dict(rows.fetchall())
 
     @_guarded
-    def legacy_states(self, old_id: str) -> dict[str, str]:
-        """The rows a version 1 ledger keeps under a draft's file name, unless that name is a
-        registered issue's id (then they are that issue's)."""
-        if old_id in self.sent_issues():
-            return {}
-        return self.states(old_id)
-
-    @_guarded
     def rows_of(self, issue_id: str, old_id: str) -> str:
         """The id the issue's rows are under: its own, or, in a version 1 ledger that has none
-        under it, the draft's file name ``old_id`` (see ``legacy_states``; a send adopts them)."""
+        under it, the draft's file name ``old_id`` (unless that is a registered issue's id; a send
+        adopts them)."""
         with self._lock:
             found = self._db.execute(
                 "SELECT 1 FROM delivery WHERE issue_id = ? LIMIT 1", (issue_id,)

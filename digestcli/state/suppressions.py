@@ -104,10 +104,6 @@ class SuppressionList:
                 for key, _, _ in wanted
             ]
 
-    def remove(self, address: str) -> bool:
-        """Take an address off the list (a reader who subscribed again); True if it was there."""
-        return self.undo(address) is not None
-
     def undo(self, address: str, note: str = "") -> Suppression | None:
         """Put a reader back: the address leaves the list, and the history says when (and why,
         in ``note``). The entry it had, or None when it was not on the list."""
