@@ -496,6 +496,14 @@ def test_a_curly_quoted_value_that_breaks_the_yaml_says_so() -> None:
     )
 
 
+def test_with_the_yaml_broken_the_last_keys_curly_quotes_are_found_too() -> None:
+    """Each line --fix straightens is a finding, the front matter's last key's included."""
+    text = VALID_DRAFT.replace('"Test Weekly #7: three stories"', "“Test Weekly: three stories”")
+    text = text.replace('"Three short stories for the test suite."', "“Three: short stories.”")
+    found = [f for f in lint(text) if f.rule == "front-matter"]
+    assert [(f.line, f.fixable) for f in found] == [(3, True), (6, True)]
+
+
 @pytest.mark.parametrize("value", ["“Test Weekly”", "‘Test Weekly’", "“Test Weekly #7”"])
 def test_a_curly_quoted_value_that_parses_is_still_found(value: str) -> None:
     [finding] = [

@@ -51,7 +51,7 @@ def _front_matter_problems(issue: Issue) -> Iterator[Report]:
         yield Report(line, 1, message)
         # The YAML is read no further, but a value in curly quotes is seen on its line: each is
         # said, as `--fix` straightens each.
-        for other in range(2, front.end_line - 1 if front.end_line > 1 else 0):
+        for other in _front_matter_lines(issue):
             key = curly_quoted(issue.lines[other - 1])
             if other != line and key is not None and _straightened(issue, other) is not None:
                 yield Report(other, 1, curly_quote_message(key))
@@ -101,6 +101,11 @@ def _front_matter_problems(issue: Issue) -> Iterator[Report]:
             yield Report(front.line_of(key), 1, f"unknown key '{key}'{hint}", severity="warning")
 
 
+def _front_matter_lines(issue: Issue) -> range:
+    """The lines between the front matter's fences (from 1), where its keys are."""
+    return range(2, issue.front.end_line) if issue.front.end_line > 1 else range(0)
+
+
 def _straightened(issue: Issue, line: int) -> str | None:
     """A front-matter line with its value's curly quotes made straight YAML quotes, or None when
     the value is not one curly-quoted span (`“PhoneGPT” Debuts` is text that starts with a quote)."""
@@ -116,8 +121,7 @@ def _straightened(issue: Issue, line: int) -> str | None:
 
 @fixes("front-matter")
 def straighten_quotes(issue: Issue, config: LintConfig) -> Iterator[Change]:
-    last = issue.front.end_line - 1 if issue.front.end_line > 1 else 0
-    for line in range(2, last + 1):
+    for line in _front_matter_lines(issue):
         if curly_quoted(issue.lines[line - 1]) is None:
             continue
         fixed = _straightened(issue, line)
