@@ -248,7 +248,9 @@ class ImapMailbox:
             selected = self._client.select_folder(folder, readonly=self.dry_run)
             permanent = selected.get(b"PERMANENTFLAGS", ())
             self._keywords = b"\\*" in permanent
-            self._uids = sorted(self._client.search("ALL"))
+            # Reports handled in place (done_folder = "") carry HANDLED_KEYWORD: not listed again.
+            wanted = ["NOT", "KEYWORD", HANDLED_KEYWORD.decode()] if self._keywords else ["ALL"]
+            self._uids = sorted(self._client.search(wanted))
 
     @contextlib.contextmanager
     def _errors(self, doing: str) -> Iterator[None]:
