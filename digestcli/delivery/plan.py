@@ -10,8 +10,10 @@ million readers holds none of them in memory.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import sqlite3
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -140,28 +142,11 @@ def plan_send(
     return dataclasses.replace(plan, assessment=assessment)
 
 
-def plan_readers(
-    issue_id: str,
-    readers: SubscriberList,
-    state_dir: Path,
-    *,
-    rows_of: str | None = None,
-    resend_unknown: bool = False,
-    retry_failed: bool = False,
-    limit: int | None = None,
-) -> SendPlan:
-    """The plan from what the ledger in ``state_dir`` says of the issue (see ``_plan_readers``); a
-    scratch file the disk has no room for is said as one line naming its folder."""
+@contextlib.contextmanager
+def _scratch_room(readers: SubscriberList) -> Iterator[None]:
+    """A full disk under the list's scratch files, as one line naming their folder."""
     try:
-        return _plan_readers(
-            issue_id,
-            readers,
-            state_dir,
-            rows_of=rows_of,
-            resend_unknown=resend_unknown,
-            retry_failed=retry_failed,
-            limit=limit,
-        )
+        yield
     except sqlite3.Error as exc:
         from digestcli.subscribers import is_full, scratch_error
 
@@ -170,7 +155,7 @@ def plan_readers(
         raise scratch_error(exc, readers.database_path.parent.parent) from None
 
 
-def _plan_readers(
+def plan_readers(
     issue_id: str,
     readers: SubscriberList,
     state_dir: Path,
@@ -185,72 +170,77 @@ def _plan_readers(
 
     A reader delivered already stays so; then one suppressed is suppressed; then one unknown or
     refused from an earlier run is held back unless asked; everyone else is due, the first
-    ``limit`` of them now, in list order."""
-    db = readers.database
-    held, unlisted = readers.table_name("held"), readers.table_name("unlisted")
-    db.execute(
-        f"CREATE TABLE {held} (line INTEGER PRIMARY KEY, held INTEGER NOT NULL, why TEXT NOT NULL DEFAULT '')"
-    )
-    # Rows of readers no longer in the list, whatever their state: those still waiting (pending,
-    # deferred) are marked skipped; all count in the rows the issue has once the plan is written.
-    db.execute(f"CREATE TABLE {unlisted} (address TEXT PRIMARY KEY, state TEXT NOT NULL) WITHOUT ROWID")
-    ledger_path, suppressions_path = state_dir / LEDGER_DB, state_dir / SUPPRESSIONS_DB
-    if ledger_path.exists():
-        with _attached(db, ledger_path, "ledger"):
-            db.execute("BEGIN")
-            # Both led by the ledger's rows for the issue: on a first send there are none.
-            kind = (DELIVERED, _HAS_IT, FAILED, _FAILED, _UNKNOWN)
-            held_back = (DELIVERED, UNKNOWN, SENDING, resend_unknown, FAILED, retry_failed)
-            db.execute(
-                f"INSERT INTO {held} (line, held) SELECT r.line, CASE d.state WHEN ? THEN ? WHEN ? THEN ?"
-                " ELSE ? END FROM ledger.delivery d JOIN reader r ON r.key = d.address WHERE d.issue_id = ?"
-                " AND (d.state = ? OR d.state IN (?, ?) AND NOT ? OR d.state = ? AND NOT ?)",
-                (*kind, rows_of or issue_id, *held_back),
-            )
-            db.execute(
-                f"INSERT INTO {unlisted} (address, state) SELECT d.address, d.state FROM ledger.delivery d"
-                " WHERE d.issue_id = ? AND NOT EXISTS (SELECT 1 FROM reader r WHERE r.key = d.address)",
-                (rows_of or issue_id,),
-            )
-            db.execute("COMMIT")
-    if suppressions_path.exists():
-        with _attached(db, suppressions_path, "suppression list"):
-            db.execute(
-                f"INSERT INTO {held} (line, held, why) SELECT r.line, ?, s.reason"
-                " FROM suppressions.suppression s JOIN reader r ON r.key = s.address WHERE true"
-                " ON CONFLICT (line) DO UPDATE SET held = excluded.held, why = excluded.why"
-                " WHERE held != ?",
-                (_SUPPRESSED, _HAS_IT),
-            )
-    counts = dict(db.execute(f"SELECT held, COUNT(*) FROM {held} GROUP BY held").fetchall())
-    due_total = readers.count - sum(counts.values())
-    cut = due_total if limit is None else min(due_total, max(0, limit))
-    is_due = f"NOT EXISTS (SELECT 1 FROM {held} h WHERE h.line = r.line)"
-    last_now = _line_of(db, is_due, cut) if cut < due_total else _end_of(readers)
-    group = f"JOIN {held} h ON h.line = r.line"
-    wanted, skipped = readers.table_name("wanted"), readers.table_name("skipped")
-    db.execute(f"CREATE VIEW {wanted} AS SELECT r.key AS address FROM reader r WHERE {is_due}")
-    db.execute(
-        f"CREATE VIEW {skipped} AS SELECT r.key AS address, 'suppressed: ' || h.why AS why"
-        f" FROM reader r {group} WHERE h.held = {_SUPPRESSED}"
-        f" UNION ALL SELECT address, {_quoted(NOT_LISTED)} FROM {unlisted}"
-        f" WHERE state IN ({_quoted(PENDING)}, {_quoted(DEFERRED)})"
-    )
-    off_list = dict(
-        db.execute(f"SELECT state IN (?, ?), COUNT(*) FROM {unlisted} GROUP BY 1", (PENDING, DEFERRED))
-    )
-    return SendPlan(
-        issue_id,
-        due=Readers(readers, f"{is_due} AND r.line <= ?", (last_now,), cut),
-        later=Readers(readers, f"{is_due} AND r.line > ?", (last_now,), due_total - cut),
-        already_delivered=Readers(readers, "h.held = ?", (_HAS_IT,), counts.get(_HAS_IT, 0), join=group),
-        suppressed=Readers(readers, "h.held = ?", (_SUPPRESSED,), counts.get(_SUPPRESSED, 0), join=group),
-        held_unknown=Readers(readers, "h.held = ?", (_UNKNOWN,), counts.get(_UNKNOWN, 0), join=group),
-        held_failed=Readers(readers, "h.held = ?", (_FAILED,), counts.get(_FAILED, 0), join=group),
-        unlisted=off_list.get(1, 0),
-        readers=readers.count + sum(off_list.values()),
-        tables=PlanTables(readers.database_path, wanted, skipped),
-    )
+    ``limit`` of them now, in list order. A scratch file the disk has no room for is said as one
+    line naming its folder."""
+    with _scratch_room(readers):
+        db = readers.database
+        held, unlisted = readers.table_name("held"), readers.table_name("unlisted")
+        db.execute(
+            f"CREATE TABLE {held} (line INTEGER PRIMARY KEY, held INTEGER NOT NULL,"
+            " why TEXT NOT NULL DEFAULT '')"
+        )
+        # Rows of readers no longer in the list, whatever their state: those still waiting (pending,
+        # deferred) are marked skipped; all count in the rows the issue has once the plan is written.
+        db.execute(f"CREATE TABLE {unlisted} (address TEXT PRIMARY KEY, state TEXT NOT NULL) WITHOUT ROWID")
+        ledger_path, suppressions_path = state_dir / LEDGER_DB, state_dir / SUPPRESSIONS_DB
+        if ledger_path.exists():
+            with _attached(db, ledger_path, "ledger"):
+                db.execute("BEGIN")
+                # Both led by the ledger's rows for the issue: on a first send there are none.
+                kind = (DELIVERED, _HAS_IT, FAILED, _FAILED, _UNKNOWN)
+                held_back = (DELIVERED, UNKNOWN, SENDING, resend_unknown, FAILED, retry_failed)
+                db.execute(
+                    f"INSERT INTO {held} (line, held) SELECT r.line,"
+                    " CASE d.state WHEN ? THEN ? WHEN ? THEN ? ELSE ? END"
+                    " FROM ledger.delivery d JOIN reader r ON r.key = d.address WHERE d.issue_id = ?"
+                    " AND (d.state = ? OR d.state IN (?, ?) AND NOT ? OR d.state = ? AND NOT ?)",
+                    (*kind, rows_of or issue_id, *held_back),
+                )
+                db.execute(
+                    f"INSERT INTO {unlisted} (address, state) SELECT d.address, d.state"
+                    " FROM ledger.delivery d WHERE d.issue_id = ?"
+                    " AND NOT EXISTS (SELECT 1 FROM reader r WHERE r.key = d.address)",
+                    (rows_of or issue_id,),
+                )
+                db.execute("COMMIT")
+        if suppressions_path.exists():
+            with _attached(db, suppressions_path, "suppression list"):
+                db.execute(
+                    f"INSERT INTO {held} (line, held, why) SELECT r.line, ?, s.reason"
+                    " FROM suppressions.suppression s JOIN reader r ON r.key = s.address WHERE true"
+                    " ON CONFLICT (line) DO UPDATE SET held = excluded.held, why = excluded.why"
+                    " WHERE held != ?",
+                    (_SUPPRESSED, _HAS_IT),
+                )
+        counts = dict(db.execute(f"SELECT held, COUNT(*) FROM {held} GROUP BY held").fetchall())
+        due_total = readers.count - sum(counts.values())
+        cut = due_total if limit is None else min(due_total, max(0, limit))
+        is_due = f"NOT EXISTS (SELECT 1 FROM {held} h WHERE h.line = r.line)"
+        last_now = _line_of(db, is_due, cut) if cut < due_total else _end_of(readers)
+        group = f"JOIN {held} h ON h.line = r.line"
+        wanted, skipped = readers.table_name("wanted"), readers.table_name("skipped")
+        db.execute(f"CREATE VIEW {wanted} AS SELECT r.key AS address FROM reader r WHERE {is_due}")
+        db.execute(
+            f"CREATE VIEW {skipped} AS SELECT r.key AS address, 'suppressed: ' || h.why AS why"
+            f" FROM reader r {group} WHERE h.held = {_SUPPRESSED}"
+            f" UNION ALL SELECT address, {_quoted(NOT_LISTED)} FROM {unlisted}"
+            f" WHERE state IN ({_quoted(PENDING)}, {_quoted(DEFERRED)})"
+        )
+        off_list = dict(
+            db.execute(f"SELECT state IN (?, ?), COUNT(*) FROM {unlisted} GROUP BY 1", (PENDING, DEFERRED))
+        )
+        return SendPlan(
+            issue_id,
+            due=Readers(readers, f"{is_due} AND r.line <= ?", (last_now,), cut),
+            later=Readers(readers, f"{is_due} AND r.line > ?", (last_now,), due_total - cut),
+            already_delivered=Readers(readers, "h.held = ?", (_HAS_IT,), counts.get(_HAS_IT, 0), join=group),
+            suppressed=Readers(readers, "h.held = ?", (_SUPPRESSED,), counts.get(_SUPPRESSED, 0), join=group),
+            held_unknown=Readers(readers, "h.held = ?", (_UNKNOWN,), counts.get(_UNKNOWN, 0), join=group),
+            held_failed=Readers(readers, "h.held = ?", (_FAILED,), counts.get(_FAILED, 0), join=group),
+            unlisted=off_list.get(1, 0),
+            readers=readers.count + sum(off_list.values()),
+            tables=PlanTables(readers.database_path, wanted, skipped),
+        )
 
 
 def _end_of(readers: SubscriberList) -> int:
