@@ -43,6 +43,7 @@ from typing import TYPE_CHECKING
 
 from digestcli.errors import DeliveryError, InputError
 from digestcli.exports import Mark, find_columns, gone
+from digestcli.state import address_key
 
 if TYPE_CHECKING:
     from digestcli.state.addresses import AddressMemory
@@ -127,12 +128,6 @@ class SkippedRow:
     line: int
     raw: str  # the row as it stands in the file, for the editor to find
     reason: str
-
-
-def address_key(address: str) -> str:
-    # The local part is case-sensitive in theory; in practice no provider treats Ann@ and ann@ as
-    # two people, and mailing both would mail one person twice.
-    return address.strip().lower()
 
 
 def plain_address(address: str) -> str | None:

@@ -766,7 +766,8 @@ class ListedReaders(Container[str]):
 def _keys_of(address: str) -> list[str]:
     """The list keys ``address`` may be under: as written, and as the list normalizes addresses
     (a domain in Unicode is kept in its ASCII form there)."""
-    from digestcli.subscribers import address_key, normalize_address
+    from digestcli.state import address_key
+    from digestcli.subscribers import normalize_address
 
     keys = [address_key(address)]
     try:

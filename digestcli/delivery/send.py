@@ -35,11 +35,11 @@ from digestcli.delivery.workers import (
 from digestcli.errors import ConfigError, DeliveryError, UsageError
 from digestcli.message import Masthead, Message, Personalizer
 from digestcli.render import RenderedIssue
-from digestcli.state import LEDGER_DB, RECOVER_HINT, send_lock
+from digestcli.state import LEDGER_DB, RECOVER_HINT, address_key, send_lock
 from digestcli.state.history import Assessment, assess, describe_gaps
 from digestcli.state.ledger import Ledger
 from digestcli.state.secret import load_secret, read_secret
-from digestcli.subscribers import Subscriber, SubscriberList, address_key, normalize_address
+from digestcli.subscribers import Subscriber, SubscriberList, normalize_address
 
 TEST_PREFIX = "[TEST] "
 

@@ -41,7 +41,7 @@ from digestcli.delivery.transport import (
 from digestcli.errors import DeliveryError
 from digestcli.message import Message
 from digestcli.state import DEFERRED, DELIVERED, FAILED, PENDING, UNKNOWN
-from digestcli.state.ledger import Ledger
+from digestcli.state.ledger import STALE, Ledger
 from digestcli.subscribers import Subscriber
 
 # How long Ctrl-C waits for messages already on the wire to be answered before cutting connections.
@@ -49,8 +49,9 @@ INTERRUPT_GRACE = 5.0
 # (delivered so far, messages this run, the reader's state; or "retrying: <why>" when connections
 # start failing). Called from the worker threads.
 Progress = Callable[[int, int, str], None]
-# A wait longer than this first writes the deliveries not yet in the ledger (see Ledger.landed).
-LONG_WAIT = 0.05
+# A wait longer than this first writes the deliveries not yet in the ledger (see Ledger.landed):
+# the ledger's own limit on how long one may wait unwritten.
+LONG_WAIT = STALE
 # Readers a worker takes from the queue at a time, at most, and builds the messages of in a row:
 # built one by one between two server round trips, a message costs twice the CPU (the code and its
 # data are no longer in the processor's caches). Fewer near the end of the list, so that the last

@@ -25,8 +25,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from digestcli.state import address_key
 from digestcli.state.secret import read_secret
-from digestcli.subscribers import address_key, normalize_address
+from digestcli.subscribers import normalize_address
 
 if TYPE_CHECKING:  # cryptography is loaded only when a token is made or opened
     from cryptography.hazmat.primitives.ciphers.aead import AESSIV

@@ -18,7 +18,7 @@ import hmac
 import re
 from collections.abc import Callable, Iterable
 
-from digestcli.subscribers import address_key
+from digestcli.state import address_key
 
 ISSUE_CHARS = 5  # 3 bytes of base32
 READER_CHARS = 16  # 10 bytes of base32

@@ -26,6 +26,14 @@ try:
 except ImportError:  # Windows: no advisory locks; one send at a time is then the editor's to keep
     fcntl = None  # type: ignore[assignment]
 
+
+def address_key(address: str) -> str:
+    """A reader's key in every state file (the ledger, the suppression list) and in the list: the
+    address in lowercase. The local part is case-sensitive in theory; in practice no provider
+    treats Ann@ and ann@ as two people, and mailing both would mail one person twice."""
+    return address.strip().lower()
+
+
 # A reader's state for an issue, in the ledger and the journal alike.
 PENDING = "pending"  # not tried yet, or stopped before its data went out
 SENDING = "sending"  # in flight: data may be on its way

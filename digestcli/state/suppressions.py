@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from digestcli.errors import UsageError
-from digestcli.state import state_database
+from digestcli.state import address_key, state_database
 
 SUPPRESSION_REASONS = ("unsubscribed", "bounced", "complained")
 SUPPRESSIONS_DB = "suppressions.sqlite3"
@@ -107,7 +107,7 @@ class SuppressionList:
     def undo(self, address: str, note: str = "") -> Suppression | None:
         """Put a reader back: the address leaves the list, and the history says when (and why,
         in ``note``). The entry it had, or None when it was not on the list."""
-        key = address.strip().lower()
+        key = address_key(address)
         if not self.path.exists():
             return None
         with self._database() as db, db:
@@ -131,7 +131,7 @@ class SuppressionList:
         arguments: tuple[str, ...] = ()
         if address is not None:
             query += " WHERE address = ?"
-            arguments = (address.strip().lower(),)
+            arguments = (address_key(address),)
         with self._database() as db:
             return [Change(*row) for row in db.execute(query + " ORDER BY at, rowid", arguments)]
 
@@ -164,7 +164,7 @@ class SuppressionList:
 
 
 def _key(address: str) -> str:
-    key = address.strip().lower()  # as subscribers.address_key: the same reader, whatever the case
+    key = address_key(address)
     if not _ADDRESS.fullmatch(key):
         raise UsageError(f"not an email address: {address!r}", hint="one address, like ann@example.org")
     return key
