@@ -302,6 +302,11 @@ class _Settled:
     reports: list[tuple[str, str, str]] = field(default_factory=list)  # key, kind, outcome
     handled: list[Any] = field(default_factory=list)  # mailbox refs to move or flag
 
+    def acted(self, key: str, kind: str, ref: Any) -> None:
+        """A report acted on: remembered, and moved out of the way (or flagged) in the mailbox."""
+        self.reports.append((key, kind, ACTED))
+        self.handled.append(ref)
+
 
 class Bounces:
     """One run of ``digest bounces`` over a workspace."""
@@ -478,8 +483,7 @@ class Bounces:
             status = failure.status if failure is not None else report.status
             diagnostic = failure.diagnostic if failure is not None else report.diagnostic
             self._reader(kind, target, status, diagnostic, key, run, settled)
-        settled.reports.append((key, report.kind, ACTED))
-        settled.handled.append(incoming.ref)
+        settled.acted(key, report.kind, incoming.ref)
 
     def _reader(
         self,
@@ -580,8 +584,7 @@ class Bounces:
             return
         run.ignored += 1
         run.ignored_reports.append(_left(report, message, "an auto-reply: never a bounce"))
-        settled.reports.append((key, report.kind, ACTED))
-        settled.handled.append(incoming.ref)
+        settled.acted(key, report.kind, incoming.ref)
 
     def _unsubscribe(
         self,
@@ -600,8 +603,7 @@ class Bounces:
             run.ignored_reports.append(
                 _left(report, message, "its X-Digest-Unsubscribe token does not verify: forged or altered")
             )
-            settled.reports.append((key, report.kind, ACTED))
-            settled.handled.append(incoming.ref)
+            settled.acted(key, report.kind, incoming.ref)
             return
         issue = ""
         if address is None or report.kind != "unsubscribe":
@@ -625,8 +627,7 @@ class Bounces:
         # The issue answered, else the newest the reader was mailed: where their record shows it.
         issue = issue or self.readers.latest_mailed(address) or ""
         self._reader(UNSUBSCRIBE, _Target(issue, address), "", "", key, run, settled)
-        settled.reports.append((key, report.kind, ACTED))
-        settled.handled.append(incoming.ref)
+        settled.acted(key, report.kind, incoming.ref)
 
     def _about_newsletter(self, report: Report, address: str) -> tuple[str, str]:
         """Whether a mail whose words ask to unsubscribe is about this newsletter: (the issue it
