@@ -359,7 +359,7 @@ class Bounces:
         return run
 
     def _known(self, message_id: str) -> bool:
-        return message_id in self._keys or bool(self.store.seen([message_id]))
+        return message_id in self._keys or self.store.seen(message_id) is not None
 
     def _settle(self, settled: _Settled, mailbox: Mailbox, run: BounceRun) -> None:
         if self.dry_run:
@@ -383,7 +383,7 @@ class Bounces:
                 settled.handled.append(incoming.ref)  # and the copy goes where it went
             return
         self._keys[key] = ""
-        seen = self.store.seen([key]).get(key)
+        seen = self.store.seen(key)
         if seen is not None:
             if seen.outcome != LEFT:
                 run.already += 1

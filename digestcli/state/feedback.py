@@ -163,17 +163,10 @@ class FeedbackStore:
 
     # -- reports read before ----------------------------------------------------------------------
 
-    def seen(self, keys: Iterable[str]) -> dict[str, Seen]:
-        """key -> what it was, for the keys of reports read before."""
-        found: dict[str, Seen] = {}
-        wanted = list(keys)
-        for start in range(0, len(wanted), 500):  # SQLite's parameter limit
-            chunk = wanted[start : start + 500]
-            marks = ",".join("?" * len(chunk))
-            rows = self._rows(f"SELECT key, kind, outcome FROM report WHERE key IN ({marks})", tuple(chunk))
-            for key, kind, outcome in rows:
-                found[str(key)] = Seen(str(kind), str(outcome))
-        return found
+    def seen(self, key: str) -> Seen | None:
+        """What the report with ``key`` was, when it was read before; else None."""
+        rows = self._rows("SELECT kind, outcome FROM report WHERE key = ?", (key,))
+        return Seen(str(rows[0][0]), str(rows[0][1])) if rows else None
 
     def record(self, reports: Iterable[tuple[str, str, str]], feedback: Iterable[Feedback]) -> None:
         """Remember reports (key, kind, outcome) and what they said of readers, in one transaction;
