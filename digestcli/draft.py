@@ -514,3 +514,10 @@ def draft_ids(folder: Path) -> dict[Path, str]:
         except DigestError:
             continue
     return found
+
+
+def yaml_string(value: object) -> str:
+    """A value as a quoted YAML string, for front matter (a JSON string is valid YAML)."""
+    import json
+
+    return json.dumps(str(value), ensure_ascii=False)

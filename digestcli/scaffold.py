@@ -4,12 +4,11 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 from digestcli.config import CONFIG_NAME, Config, NewsletterConfig, Workspace, example_settings, load_config
-from digestcli.draft import draft_ids, front_matter_of, load_draft
+from digestcli.draft import draft_ids, front_matter_of, load_draft, yaml_string
 from digestcli.draft import slugify as draft_slugify
 from digestcli.errors import ConfigError, InputError, UsageError, create_whole
 from digestcli.state.history import read_identities, read_sent
@@ -46,7 +45,7 @@ def next_issue_number(drafts: Path, state_dir: Path | None = None) -> int:
     return highest + 1
 
 
-def _new_id(title: str, number: int, taken: set[str]) -> str:
+def new_id(title: str, number: int, taken: set[str]) -> str:
     base = f"{slugify(title)}-{number}"
     candidate, n = base, 1
     while candidate in taken:  # an id already used by a draft or an issue sent: never reuse it
@@ -85,7 +84,7 @@ def new_draft(
         template = environment(workspace, "draft").get_template(TEMPLATE)
         text = template.render(
             title=title,
-            id=_new_id(title, number, taken),
+            id=new_id(title, number, taken),
             date=date.isoformat(),
             issue=number,
             items=items,
@@ -97,7 +96,7 @@ def new_draft(
         line = getattr(exc, "lineno", None)
         raise UsageError(f"template error: {exc}", where=f"{where}:{line}" if line else where) from None
 
-    _write_new(path, text)
+    write_new_draft(path, text)
     return NewDraft(path, number, items)
 
 
@@ -121,14 +120,14 @@ def _new_like(
         raise InputError(f"cannot start from this draft: {message}", where=f"{like}:{line}")
     title = title or source.title or workspace.config.newsletter.title
     values = {
-        "id": _new_id(title, number, taken),
+        "id": new_id(title, number, taken),
         "issue": str(number),
         "date": date.isoformat(),
     }
     if title != source.title:
-        values["title"] = json.dumps(title, ensure_ascii=False)
+        values["title"] = yaml_string(title)
     if source.subject and not source.subject.startswith("TODO"):
-        values["subject"] = json.dumps(f"TODO: {source.subject}", ensure_ascii=False)
+        values["subject"] = yaml_string(f"TODO: {source.subject}")
     lines = list(source.lines)
     for key, value in values.items():
         if key in front.key_lines:
@@ -136,11 +135,11 @@ def _new_like(
     missing = [f"{key}: {value}" for key, value in values.items() if key not in front.key_lines]
     lines[front.start_line : front.start_line] = missing  # just after the opening ---
     path = workspace.drafts / f"{date.isoformat()}-{slugify(slug or title)}.md"
-    _write_new(path, "\n".join(lines) + "\n")
+    write_new_draft(path, "\n".join(lines) + "\n")
     return NewDraft(path, number, len(source.items))
 
 
-def _write_new(path: Path, text: str) -> None:
+def write_new_draft(path: Path, text: str) -> None:
     drafts = path.parent
     try:
         drafts.mkdir(parents=True, exist_ok=True)

@@ -16,11 +16,10 @@ from pathlib import Path
 from typing import BinaryIO
 
 from digestcli.config import NewsletterConfig, Workspace
-from digestcli.draft import draft_ids, parse_draft
+from digestcli.draft import draft_ids, parse_draft, yaml_string
 from digestcli.errors import DigestError, InputError, read_bytes, read_text
 from digestcli.importer.parts import Parts, Removed, SourceLine, find_parts
-from digestcli.render.templates import yaml_string
-from digestcli.scaffold import _new_id, _write_new, next_issue_number, slugify
+from digestcli.scaffold import new_id, next_issue_number, slugify, write_new_draft
 from digestcli.state.history import read_identities
 
 __all__ = ["Imported", "Paste", "Removed", "import_paste", "read_paste"]
@@ -174,7 +173,7 @@ def import_paste(
     if number == 1 and parts.number:
         number = parts.number  # a workspace with no issue yet goes on from the pasted one's number
     identities = read_identities(workspace.state, draft_ids(workspace.drafts))
-    issue_id = _new_id(title, number, {*identities.drafts, *identities.sent})
+    issue_id = new_id(title, number, {*identities.drafts, *identities.sent})
 
     body = _body(parts, config.lint.wrapup_heading)
     parsed = parse_draft(body)
@@ -198,7 +197,7 @@ def import_paste(
     path = None
     if write:
         path = workspace.drafts / f"{date.isoformat()}-{slugify(slug or title)}.md"
-        _write_new(path, draft)
+        write_new_draft(path, draft)
     return Imported(draft, path, removed, len(parts.stories), title, date, number, note)
 
 

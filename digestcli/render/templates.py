@@ -9,7 +9,6 @@ A workspace's own ``templates/`` overrides digest's, file by file. Every templat
 
 from __future__ import annotations
 
-import json
 import re
 from functools import lru_cache
 from pathlib import Path
@@ -18,6 +17,7 @@ from typing import Any, Literal
 import jinja2
 
 from digestcli.config import Workspace
+from digestcli.draft import yaml_string
 from digestcli.errors import ConfigError, DigestError
 from digestcli.render.text import underline, wrap
 
@@ -58,11 +58,6 @@ def environment(workspace: Workspace, kind: Kind = "email") -> jinja2.Environmen
 
 def _autoescape(name: str | None) -> bool:
     return name is not None and re.search(r"\.html?(\.|$)", name) is not None
-
-
-def yaml_string(value: Any) -> str:
-    """A value as a quoted YAML string, for front matter (a JSON string is valid YAML)."""
-    return json.dumps(str(value), ensure_ascii=False)
 
 
 @lru_cache(maxsize=16)
