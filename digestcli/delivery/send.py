@@ -331,7 +331,6 @@ def send_issue(
                 ledger,
                 facts_of(rendered, draft_path),
                 parts,
-                states=ledger.state_view(rendered.issue_id),
             )
             refusal = refusal_for(
                 assessment,
