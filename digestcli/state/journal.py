@@ -113,18 +113,17 @@ class Journal:
         """Everything the issue's journal says; an empty Replay when there is none."""
         return _replay(self.path(issue_id), issue_id)
 
-    def replay_all(self) -> list[Replay]:
-        """Every journal in the folder, each under the id its run lines give (its file name's
-        stem when it has none)."""
+    def replay_all(self) -> Iterator[Replay]:
+        """Every journal in the folder, one at a time (a journal of a million readers is a large
+        dict: one is held at once), each under the id its run lines give (its file name's stem
+        when it has none)."""
         if not self.folder.is_dir():
-            return []
-        found = []
+            return
         for path in sorted(self.folder.glob("*.log")):
             replay = _replay(path, path.stem)
             if replay.runs:
                 replay.issue_id = str(replay.runs[0].get("issue_id") or replay.issue_id)
-            found.append(replay)
-        return found
+            yield replay
 
 
 # A whole reader line (one a crash did not tear: it ends in its `.` field): its state and address.

@@ -37,13 +37,14 @@ def recover_ledger(state_dir: str | Path) -> Recovery:
             if companion.exists():
                 companion.replace(moved.with_name(moved.name + suffix))
     restored: dict[str, int] = {}
+    journals = 0
     with Ledger(state_dir) as ledger:
-        replays = ledger.journal.replay_all()
-        for replay in replays:
+        for replay in ledger.journal.replay_all():
+            journals += 1
             count = ledger.restore(replay.issue_id, replay.states, replay.runs)
             if count:
                 restored[replay.issue_id] = count
-    return Recovery(moved, restored, len(replays))
+    return Recovery(moved, restored, journals)
 
 
 def _readable(path: Path) -> bool:
