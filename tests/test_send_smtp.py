@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import _thread
+import socket
 import ssl
 import threading
 import time
@@ -388,6 +389,127 @@ def test_the_session_dot_stuffs_a_message_that_needs_it(server: SmtpServer):
         session.close()
     (received,) = server.received
     assert received.data == data + b"\r\n"
+
+
+def _scripted_relay(script: list[tuple[int, bytes]]) -> tuple[int, list[list[bytes]], threading.Thread]:
+    """A relay on one connection that follows ``script``: (lines to read, or DATA_END for a
+    message's data to its end; then what to answer, perhaps nothing). What it read before each
+    answer is kept, for a test to see what the client sent without waiting for a reply."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    read: list[list[bytes]] = []
+
+    def serve() -> None:
+        with listener:
+            connection, _ = listener.accept()
+        with connection:
+            connection.settimeout(5)
+            lines = connection.makefile("rb")
+            connection.sendall(b"220 relay ready\r\n")
+            for count, answer in script:
+                got = [lines.readline()]
+                while got[-1] and (len(got) < count if count != DATA_END else got[-1] != b".\r\n"):
+                    got.append(lines.readline())
+                read.append(got)
+                connection.sendall(answer)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    return listener.getsockname()[1], read, thread
+
+
+DATA_END = -1
+
+
+def test_the_next_message_s_commands_go_out_with_the_end_of_the_data():
+    """With PIPELINING, a message announced as the next one has its MAIL, RCPT and DATA sent with
+    the end of this one's data: the relay has them before it answers, one round trip a message."""
+    from digestcli.message import Message
+
+    first = Message("ann@example.com", b"Subject: one\r\n\r\nfirst\r\n")
+    second = Message("bo@example.com", b"Subject: two\r\n\r\nsecond\r\n")
+    port, read, relay = _scripted_relay(
+        [
+            (1, b"250-relay\r\n250-PIPELINING\r\n250 SIZE 1000000\r\n"),  # EHLO
+            (3, b"250 sender ok\r\n250 recipient ok\r\n354 go on\r\n"),  # MAIL, RCPT, DATA
+            (DATA_END, b""),  # the first message's data: no answer yet...
+            # ...for the second message's commands must be here already.
+            (3, b"250 first queued\r\n250 sender ok\r\n250 recipient ok\r\n354 go on\r\n"),
+            (DATA_END, b"250 second queued\r\n"),
+            (1, b"221 bye\r\n"),
+        ]
+    )
+    session = SmtpTransport("127.0.0.1", port, security="none", timeout=5).open()
+    session.announce("weekly@example.com", second)  # type: ignore[attr-defined]
+    assert session.send("weekly@example.com", first) == "250 first queued"
+    assert session.send("weekly@example.com", second) == "250 second queued"
+    session.close()
+    relay.join(10)
+    assert read[2][-2:] == [b"first\r\n", b".\r\n"]
+    assert read[3] == [
+        b"MAIL FROM:<weekly@example.com> SIZE=%d\r\n" % second.size,
+        b"RCPT TO:<bo@example.com>\r\n",
+        b"DATA\r\n",
+    ]
+    assert read[4][-2:] == [b"second\r\n", b".\r\n"]
+    assert read[5] == [b"quit\r\n"]  # smtplib's spelling
+
+
+def test_a_message_tried_again_after_another_was_announced_gets_a_new_connection(server: SmtpServer):
+    """The next message's DATA went out with the end of this one's data; when this one is refused
+    for now and tried again, the relay waits for the other's data, and only a new connection gets
+    out of that. Nothing of the other went out; QUIT is not sent into the data."""
+    from digestcli.delivery.transport import StaleSession, TemporaryFailure
+    from digestcli.message import Message
+
+    first = Message("ann@example.com", b"Subject: one\r\n\r\nfirst\r\n")
+    second = Message("bo@example.com", b"Subject: two\r\n\r\nsecond\r\n")
+    server.handler.pipelining = True
+    server.handler.script = {"ann@example.com": ["data:451"]}
+    transport = SmtpTransport("127.0.0.1", server.port, security="none", timeout=30)
+    session = transport.open()
+    session.announce("weekly@example.com", second)  # type: ignore[attr-defined]
+    with pytest.raises(TemporaryFailure):
+        session.send("weekly@example.com", first)
+    assert session.usable
+    with pytest.raises(StaleSession):
+        session.send("weekly@example.com", first)
+    assert not session.usable
+    session.close()
+    again = transport.open()
+    again.announce("weekly@example.com", second)  # type: ignore[attr-defined]
+    assert again.send("weekly@example.com", first).startswith("250")
+    # Closed with the second's DATA accepted: a QUIT now would be taken as its data, and its reply
+    # waited for until the timeout (30 s); the connection is dropped instead.
+    closing = threading.Thread(target=again.close)
+    closing.start()
+    closing.join(10)
+    assert not closing.is_alive()
+    assert server.handler.recipients() == {"ann@example.com": 1}
+
+
+def test_the_bytes_that_left_before_a_failed_send_are_counted():
+    """A send that fails part way says how much the socket took: the caller tells from it whether
+    the data's end went out (then the outcome is unknown) or not (then it is safe to try again)."""
+    from digestcli.delivery.smtp import _CutShort, _send_chunks
+
+    class Sock:  # takes 10 bytes, then the connection is gone
+        taken = 0
+
+        def sendmsg(self, buffers: list[bytes]) -> int:
+            if self.taken:
+                raise ConnectionResetError("reset")
+            self.taken = 10
+            return 10
+
+    class Client:
+        sock = Sock()
+
+        def close(self) -> None:
+            pass
+
+    with pytest.raises(_CutShort) as caught:
+        _send_chunks(Client(), (b"x" * 8, b"y" * 8), 16)  # type: ignore[arg-type]
+    assert caught.value.sent == 10
 
 
 # -- a relay that fails the whole run, not one reader ------------------------------------------------

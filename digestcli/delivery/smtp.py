@@ -4,6 +4,12 @@ messages, with TLS that is verified and never silently dropped.
 smtplib does the connection, STARTTLS and AUTH; the transaction itself is driven command by command
 (``sendmail`` would hide which phase failed) so that every failure can be placed on the right side
 of the line between "the data cannot have arrived" and "it may have".
+
+With PIPELINING (RFC 2920), a message costs one round trip: MAIL, RCPT and DATA go out together, and
+once the caller has said which message comes next (``announce``), that message's MAIL, RCPT and
+DATA go out with the end of this one's data (§3.1: message content may start a group). Their
+replies are read by the next ``send``; nothing of the next message's data leaves before its own
+``before_data``.
 """
 
 from __future__ import annotations
@@ -303,22 +309,46 @@ class SmtpSession:
         # PIPELINING (RFC 2920): MAIL, RCPT and DATA go out together, one round trip instead of three.
         self._pipelining = client.has_extn("pipelining")
         self._size = client.has_extn("size")
+        # The message said to come next (sender, message, its commands), and the one whose commands
+        # went out with the last data, their replies not read yet.
+        self._announced: tuple[str, Message, bytes] | None = None
+        self._ahead: tuple[str, Message] | None = None
+
+    def announce(self, sender: str, message: Message) -> None:
+        """The message the caller sends next on this session, if it can tell (with PIPELINING):
+        its MAIL, RCPT and DATA go out with the end of the next data sent, a round trip saved.
+        A ``send`` of another message then finds the connection waiting for data it cannot give,
+        and raises StaleSession (nothing of either went out): the caller reconnects."""
+        if self._pipelining:
+            self._announced = (sender, message, self._commands(sender, message).encode("ascii"))
+
+    def _commands(self, sender: str, message: Message) -> str:
+        """MAIL, RCPT and DATA of one message, each with its CRLF."""
+        mail = f"MAIL FROM:<{sender}>"
+        if self._size:
+            chunks = _as_smtp_carries_it(message)
+            mail += f" SIZE={message.size if chunks is message.chunks else sum(map(len, chunks))}"
+        return f"{mail}\r\nRCPT TO:<{message.recipient}>\r\nDATA\r\n"
 
     def send(self, sender: str, message: Message, before_data: Callable[[], None] | None = None) -> str:
         client = self._client
         reused, self._reused = self._reused, True
         chunks = _as_smtp_carries_it(message)
         size = message.size if chunks is message.chunks else sum(map(len, chunks))
-        mail = f"MAIL FROM:<{sender}>" + (f" SIZE={size}" if self._size else "")
-        commands = (mail, f"RCPT TO:<{message.recipient}>", "DATA")
+        ahead, self._ahead = self._ahead, None
+        announced, self._announced = self._announced, None  # good for this send only
+        if ahead is not None and (ahead[0] != sender or ahead[1] is not message):
+            self._give_up_ahead()  # raises: the connection waits for another message's data
         replies: list[tuple[int, bytes]] = []
         try:
             if self._pipelining:
-                client.send("".join(f"{command}\r\n" for command in commands))
-                for _ in commands:
+                if ahead is None:  # else its commands went out with the last data
+                    client.send(self._commands(sender, message))
+                for _ in range(3):
                     replies.append(client.getreply())  # one by one: those before a drop count
             else:
-                for command in commands:
+                mail = f"MAIL FROM:<{sender}>" + (f" SIZE={size}" if self._size else "")
+                for command in (mail, f"RCPT TO:<{message.recipient}>", "DATA"):
                     client.putcmd(command)
                     replies.append(client.getreply())
                     if replies[-1][0] >= 400:
@@ -362,10 +392,18 @@ class SmtpSession:
                 raise
         last = chunks[-1] if len(chunks[-1]) >= 2 else b"".join(chunks[-2:])
         end = b".\r\n" if last.endswith(b"\r\n") else b"\r\n.\r\n"
+        ended = size + len(end)  # the bytes up to the end of the data (its mark)
+        if announced is not None and announced[1] is not message:
+            end += announced[2]  # the next message's commands, after the end of this one's data
+            self._ahead = announced[:2]
         try:
             _send_chunks(client, (*chunks, end), size + len(end))
         except smtplib.SMTPServerDisconnected as exc:
             self.usable = False
+            if isinstance(exc, _CutShort) and exc.sent >= ended:  # the mark left, the next commands not
+                raise UncertainDelivery(
+                    f"connection lost after the data was sent ({_failure_text(exc)})"
+                ) from None
             raise TemporaryFailure(f"connection lost while sending the data ({_failure_text(exc)})") from None
         try:
             code, text = self._final_reply()
@@ -407,9 +445,18 @@ class SmtpSession:
         except smtplib.SMTPServerDisconnected:
             self.usable = False
 
+    def _give_up_ahead(self) -> None:
+        """The commands that went out ahead are for a message the caller does not send now (it
+        tries the last one again): the server, having said 354 to their DATA, waits for data that
+        will not come, and only a new connection gets out of that. Nothing of the other message
+        went out (its data waits for its own ``before_data``); nothing of this one either."""
+        self.usable = False
+        self._client.close()
+        raise StaleSession("the connection was left waiting for another message's data")
+
     def close(self) -> None:
         try:
-            if self.usable:
+            if self.usable and self._ahead is None:  # else the server may wait for data: a QUIT would be it
                 self._client.quit()
             else:  # mid-transaction or gone: a QUIT would only wait for a reply that may not come
                 self._client.close()
@@ -430,30 +477,46 @@ def _as_smtp_carries_it(message: Message) -> tuple[bytes, ...]:
     return (data if message.dot_safe else _dot_stuffed(data),)
 
 
+class _CutShort(smtplib.SMTPServerDisconnected):
+    """The connection failed while sending: ``sent`` bytes had been taken by the socket."""
+
+    def __init__(self, sent: int):
+        super().__init__("Server not connected")
+        self.sent = sent
+
+
 def _send_chunks(client: smtplib.SMTP, chunks: tuple[bytes, ...], size: int) -> None:
     """``client.send`` of the chunks joined (``size`` bytes), without joining them: one sendmsg
     writes them all from where they are (most of them the issue's own, shared by every message).
-    TLS cannot gather, so it gets them joined."""
+    TLS cannot gather, so it gets them joined. A failure raises _CutShort with the bytes that
+    had left, so that the caller can tell whether a mark in them (the data's end) went out."""
     sock = client.sock
-    if sock is None or isinstance(sock, ssl.SSLSocket):
-        client.send(b"".join(chunks))
-        return
+    if sock is None:
+        raise _CutShort(0)
+    sent = 0
     try:
+        if isinstance(sock, ssl.SSLSocket):
+            data = memoryview(b"".join(chunks))
+            while sent < size:
+                sent += sock.send(data[sent:])
+            return
         sent = sock.sendmsg(chunks[:_MOST_CHUNKS])
         if sent == size:
             return  # nearly always: the socket took it all at once
         views = [memoryview(chunk) for chunk in chunks if chunk]
+        done = sent
         while True:
-            while views and sent >= len(views[0]):
-                sent -= len(views.pop(0))
+            while views and done >= len(views[0]):
+                done -= len(views.pop(0))
             if not views:
                 return
-            if sent:
-                views[0] = views[0][sent:]
-            sent = sock.sendmsg(views[:_MOST_CHUNKS])
+            if done:
+                views[0] = views[0][done:]
+            done = sock.sendmsg(views[:_MOST_CHUNKS])
+            sent += done
     except OSError:
         client.close()  # as smtplib's own send does
-        raise smtplib.SMTPServerDisconnected("Server not connected") from None
+        raise _CutShort(sent) from None
 
 
 _MOST_CHUNKS = 512  # per sendmsg; Linux takes up to 1,024 (IOV_MAX)
