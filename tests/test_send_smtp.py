@@ -391,12 +391,16 @@ def test_the_session_dot_stuffs_a_message_that_needs_it(server: SmtpServer):
     assert received.data == data + b"\r\n"
 
 
-def _scripted_relay(script: list[tuple[int, bytes]]) -> tuple[int, list[list[bytes]], threading.Thread]:
+def _scripted_relay(
+    script: list[tuple[int, bytes]], pause_before: int = -1
+) -> tuple[int, list[list[bytes]], list[float], threading.Thread]:
     """A relay on one connection that follows ``script``: (lines to read, or DATA_END for a
     message's data to its end; then what to answer, perhaps nothing). What it read before each
-    answer is kept, for a test to see what the client sent without waiting for a reply."""
+    answer is kept, for a test to see what the client sent without waiting for a reply, and when
+    each answer went (time.monotonic()); the answer of step ``pause_before`` waits 0.2 s first."""
     listener = socket.create_server(("127.0.0.1", 0))
     read: list[list[bytes]] = []
+    answered: list[float] = []
 
     def serve() -> None:
         with listener:
@@ -405,16 +409,19 @@ def _scripted_relay(script: list[tuple[int, bytes]]) -> tuple[int, list[list[byt
             connection.settimeout(5)
             lines = connection.makefile("rb")
             connection.sendall(b"220 relay ready\r\n")
-            for count, answer in script:
+            for step, (count, answer) in enumerate(script):
                 got = [lines.readline()]
                 while got[-1] and (len(got) < count if count != DATA_END else got[-1] != b".\r\n"):
                     got.append(lines.readline())
                 read.append(got)
+                if step == pause_before:
+                    time.sleep(0.2)
+                answered.append(time.monotonic())
                 connection.sendall(answer)
 
     thread = threading.Thread(target=serve, daemon=True)
     thread.start()
-    return listener.getsockname()[1], read, thread
+    return listener.getsockname()[1], read, answered, thread
 
 
 DATA_END = -1
@@ -427,7 +434,7 @@ def test_the_next_message_s_commands_go_out_with_the_end_of_the_data():
 
     first = Message("ann@example.com", b"Subject: one\r\n\r\nfirst\r\n")
     second = Message("bo@example.com", b"Subject: two\r\n\r\nsecond\r\n")
-    port, read, relay = _scripted_relay(
+    port, read, answered, relay = _scripted_relay(
         [
             (1, b"250-relay\r\n250-PIPELINING\r\n250 SIZE 1000000\r\n"),  # EHLO
             (3, b"250 sender ok\r\n250 recipient ok\r\n354 go on\r\n"),  # MAIL, RCPT, DATA
@@ -436,12 +443,17 @@ def test_the_next_message_s_commands_go_out_with_the_end_of_the_data():
             (3, b"250 first queued\r\n250 sender ok\r\n250 recipient ok\r\n354 go on\r\n"),
             (DATA_END, b"250 second queued\r\n"),
             (1, b"221 bye\r\n"),
-        ]
+        ],
+        pause_before=3,
     )
+    # The second's data may leave (its ledger row says `sending`) only once the relay said 354 to
+    # its DATA: its before_data comes after that answer, and before any of its data is read.
+    leaving: list[tuple[float, int]] = []
     session = SmtpTransport("127.0.0.1", port, security="none", timeout=5).open()
     session.announce("weekly@example.com", second)  # type: ignore[attr-defined]
     assert session.send("weekly@example.com", first) == "250 first queued"
-    assert session.send("weekly@example.com", second) == "250 second queued"
+    reply = session.send("weekly@example.com", second, lambda: leaving.append((time.monotonic(), len(read))))
+    assert reply == "250 second queued"
     session.close()
     relay.join(10)
     assert read[2][-2:] == [b"first\r\n", b".\r\n"]
@@ -452,29 +464,41 @@ def test_the_next_message_s_commands_go_out_with_the_end_of_the_data():
     ]
     assert read[4][-2:] == [b"second\r\n", b".\r\n"]
     assert read[5] == [b"quit\r\n"]  # smtplib's spelling
+    ((when, steps_read),) = leaving
+    assert when > answered[3] and steps_read == 4
 
 
 def test_a_message_tried_again_after_another_was_announced_gets_a_new_connection(server: SmtpServer):
     """The next message's DATA went out with the end of this one's data; when this one is refused
-    for now and tried again, the relay waits for the other's data, and only a new connection gets
-    out of that. Nothing of the other went out; QUIT is not sent into the data."""
+    for now and is to be tried again, the relay waits for the other's data, and only a new
+    connection gets out of that: ``withdraw`` closes it (a send without it finds out and says so).
+    Nothing of the other went out; QUIT is not sent into the data."""
     from digestcli.delivery.transport import StaleSession, TemporaryFailure
     from digestcli.message import Message
 
     first = Message("ann@example.com", b"Subject: one\r\n\r\nfirst\r\n")
     second = Message("bo@example.com", b"Subject: two\r\n\r\nsecond\r\n")
     server.handler.pipelining = True
-    server.handler.script = {"ann@example.com": ["data:451"]}
+    server.handler.script = {"ann@example.com": ["data:451", "data:451"]}
     transport = SmtpTransport("127.0.0.1", server.port, security="none", timeout=30)
     session = transport.open()
     session.announce("weekly@example.com", second)  # type: ignore[attr-defined]
     with pytest.raises(TemporaryFailure):
         session.send("weekly@example.com", first)
-    assert session.usable
-    with pytest.raises(StaleSession):
+    assert session.usable  # the relay answered: the reader was refused, not the connection
+    session.withdraw()  # type: ignore[attr-defined]
+    assert not session.usable
+    session.close()
+
+    session = transport.open()
+    session.announce("weekly@example.com", second)  # type: ignore[attr-defined]
+    with pytest.raises(TemporaryFailure):
+        session.send("weekly@example.com", first)
+    with pytest.raises(StaleSession):  # not withdrawn
         session.send("weekly@example.com", first)
     assert not session.usable
     session.close()
+
     again = transport.open()
     again.announce("weekly@example.com", second)  # type: ignore[attr-defined]
     assert again.send("weekly@example.com", first).startswith("250")
@@ -485,6 +509,25 @@ def test_a_message_tried_again_after_another_was_announced_gets_a_new_connection
     closing.join(10)
     assert not closing.is_alive()
     assert server.handler.recipients() == {"ann@example.com": 1}
+
+
+def test_refusals_after_the_data_keep_every_try_with_the_next_message_announced(tmp_path: Path):
+    """A reader refused for now after its data, twice, is tried a third time and delivered, each
+    try counted once, and no connection failure is reported: the connection left waiting for the
+    next reader's data is closed before the wait and a new one made, at no one's expense."""
+    addresses = write_readers(tmp_path, 40)  # enough that readers are taken a few at a time
+    handler = ScriptedHandler(pipelining=True)
+    handler.script = {addresses[1]: ["data:451", "data:451"]}
+    told: list[str] = []
+    with SmtpServer(handler) as server:
+        workspace = make_workspace(tmp_path, port=server.port, retries=3, connections=1)
+        summary = send(workspace, progress=lambda done, planned, state: told.append(state))
+        assert (summary.delivered, summary.deferred) == (40, 0)
+        assert server.handler.recipients() == dict.fromkeys(addresses, 1)
+    with Ledger(workspace.state) as ledger:
+        attempts = [ledger.entry(ISSUE.issue_id, a).attempts for a in addresses]  # type: ignore[union-attr]
+    assert attempts == [1, 3] + [1] * 38
+    assert not [state for state in told if state.startswith("retrying")]
 
 
 def test_the_bytes_that_left_before_a_failed_send_are_counted():

@@ -20,7 +20,7 @@ import smtplib
 import socket
 import ssl
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 from digestcli.config import SMTP_SECURITIES, Config
 from digestcli.delivery.transport import (
@@ -274,6 +274,9 @@ def _open_socket(host: str, port: int, timeout: float, hangup: Hangup | None) ->
                 hangup.watch(sock)
             sock.settimeout(timeout)
             sock.connect(address)
+            # Whole commands are written at once: none waits for an acknowledgment (Nagle) to go,
+            # such as the next message's commands written after a TLS record of data.
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             return sock
         except OSError as exc:
             sock.close()
@@ -309,46 +312,57 @@ class SmtpSession:
         # PIPELINING (RFC 2920): MAIL, RCPT and DATA go out together, one round trip instead of three.
         self._pipelining = client.has_extn("pipelining")
         self._size = client.has_extn("size")
-        # The message said to come next (sender, message, its commands), and the one whose commands
-        # went out with the last data, their replies not read yet.
-        self._announced: tuple[str, Message, bytes] | None = None
-        self._ahead: tuple[str, Message] | None = None
+        # The message said to come next, and the one whose commands went out with the last data,
+        # their replies not read yet.
+        self._announced: _Carried | None = None
+        self._ahead: _Carried | None = None
 
     def announce(self, sender: str, message: Message) -> None:
         """The message the caller sends next on this session, if it can tell (with PIPELINING):
         its MAIL, RCPT and DATA go out with the end of the next data sent, a round trip saved.
-        A ``send`` of another message then finds the connection waiting for data it cannot give,
-        and raises StaleSession (nothing of either went out): the caller reconnects."""
+        If the caller then sends another message instead, it calls ``withdraw`` first."""
         if self._pipelining:
-            self._announced = (sender, message, self._commands(sender, message).encode("ascii"))
+            self._announced = self._carried(sender, message)
 
-    def _commands(self, sender: str, message: Message) -> str:
-        """MAIL, RCPT and DATA of one message, each with its CRLF."""
-        mail = f"MAIL FROM:<{sender}>"
-        if self._size:
-            chunks = _as_smtp_carries_it(message)
-            mail += f" SIZE={message.size if chunks is message.chunks else sum(map(len, chunks))}"
-        return f"{mail}\r\nRCPT TO:<{message.recipient}>\r\nDATA\r\n"
+    def withdraw(self) -> None:
+        """The message announced will not be sent next after all (the last one is to be tried
+        again). If its commands went out, the server may have said 354 to its DATA and be waiting
+        for data that will not come: only a new connection gets out of that, so this one is closed
+        (nothing of the message went out). Called before a wait, not to leave the server waiting."""
+        self._announced = None
+        if self._ahead is not None:
+            self._ahead = None
+            self.usable = False
+            self._client.close()
+
+    def _carried(self, sender: str, message: Message) -> _Carried:
+        chunks = _as_smtp_carries_it(message)
+        size = message.size if chunks is message.chunks else sum(map(len, chunks))
+        mail = f"MAIL FROM:<{sender}>" + (f" SIZE={size}" if self._size else "")
+        commands = f"{mail}\r\nRCPT TO:<{message.recipient}>\r\nDATA\r\n".encode("ascii")
+        return _Carried(sender, message, chunks, size, commands)
 
     def send(self, sender: str, message: Message, before_data: Callable[[], None] | None = None) -> str:
         client = self._client
         reused, self._reused = self._reused, True
-        chunks = _as_smtp_carries_it(message)
-        size = message.size if chunks is message.chunks else sum(map(len, chunks))
         ahead, self._ahead = self._ahead, None
         announced, self._announced = self._announced, None  # good for this send only
-        if ahead is not None and (ahead[0] != sender or ahead[1] is not message):
-            self._give_up_ahead()  # raises: the connection waits for another message's data
+        if ahead is not None and (ahead.sender != sender or ahead.message is not message):
+            # Not withdrawn: the connection waits for another message's data (see withdraw).
+            self.usable = False
+            self._client.close()
+            raise StaleSession("the connection was left waiting for another message's data")
+        carried = ahead or self._carried(sender, message)
+        chunks, size = carried.chunks, carried.size
         replies: list[tuple[int, bytes]] = []
         try:
             if self._pipelining:
                 if ahead is None:  # else its commands went out with the last data
-                    client.send(self._commands(sender, message))
+                    client.send(carried.commands)
                 for _ in range(3):
                     replies.append(client.getreply())  # one by one: those before a drop count
             else:
-                mail = f"MAIL FROM:<{sender}>" + (f" SIZE={size}" if self._size else "")
-                for command in (mail, f"RCPT TO:<{message.recipient}>", "DATA"):
+                for command in carried.commands.decode("ascii").split("\r\n")[:3]:
                     client.putcmd(command)
                     replies.append(client.getreply())
                     if replies[-1][0] >= 400:
@@ -393,11 +407,14 @@ class SmtpSession:
         last = chunks[-1] if len(chunks[-1]) >= 2 else b"".join(chunks[-2:])
         end = b".\r\n" if last.endswith(b"\r\n") else b"\r\n.\r\n"
         ended = size + len(end)  # the bytes up to the end of the data (its mark)
-        if announced is not None and announced[1] is not message:
-            end += announced[2]  # the next message's commands, after the end of this one's data
-            self._ahead = announced[:2]
         try:
-            _send_chunks(client, (*chunks, end), size + len(end))
+            if announced is None or announced.message is message:
+                _send_chunks(client, (*chunks, end), ended)
+            else:  # the next message's commands after the end of this one's data, in one group
+                self._ahead = announced
+                _send_chunks(
+                    client, (*chunks, end, announced.commands), ended + len(announced.commands), ended
+                )
         except smtplib.SMTPServerDisconnected as exc:
             self.usable = False
             if isinstance(exc, _CutShort) and exc.sent >= ended:  # the mark left, the next commands not
@@ -445,15 +462,6 @@ class SmtpSession:
         except smtplib.SMTPServerDisconnected:
             self.usable = False
 
-    def _give_up_ahead(self) -> None:
-        """The commands that went out ahead are for a message the caller does not send now (it
-        tries the last one again): the server, having said 354 to their DATA, waits for data that
-        will not come, and only a new connection gets out of that. Nothing of the other message
-        went out (its data waits for its own ``before_data``); nothing of this one either."""
-        self.usable = False
-        self._client.close()
-        raise StaleSession("the connection was left waiting for another message's data")
-
     def close(self) -> None:
         try:
             if self.usable and self._ahead is None:  # else the server may wait for data: a QUIT would be it
@@ -465,6 +473,17 @@ class SmtpSession:
         self.usable = False
         if self._hangup is not None:
             self._hangup.release()
+
+
+class _Carried(NamedTuple):
+    """A message as a session sends it: its envelope sender, the data as SMTP carries it (its
+    size), and its MAIL, RCPT and DATA commands."""
+
+    sender: str
+    message: Message
+    chunks: tuple[bytes, ...]
+    size: int
+    commands: bytes
 
 
 def _as_smtp_carries_it(message: Message) -> tuple[bytes, ...]:
@@ -485,11 +504,13 @@ class _CutShort(smtplib.SMTPServerDisconnected):
         self.sent = sent
 
 
-def _send_chunks(client: smtplib.SMTP, chunks: tuple[bytes, ...], size: int) -> None:
+def _send_chunks(client: smtplib.SMTP, chunks: tuple[bytes, ...], size: int, mark: int = 0) -> None:
     """``client.send`` of the chunks joined (``size`` bytes), without joining them: one sendmsg
     writes them all from where they are (most of them the issue's own, shared by every message).
-    TLS cannot gather, so it gets them joined. A failure raises _CutShort with the bytes that
-    had left, so that the caller can tell whether a mark in them (the data's end) went out."""
+    A failure raises _CutShort with the bytes the socket had taken, so that the caller can tell
+    whether the data's end went out. TLS cannot gather, and its send takes all or reports none:
+    it gets the chunks joined, in two writes when ``mark`` (a byte count) must be told from the
+    rest."""
     sock = client.sock
     if sock is None:
         raise _CutShort(0)
@@ -497,8 +518,9 @@ def _send_chunks(client: smtplib.SMTP, chunks: tuple[bytes, ...], size: int) -> 
     try:
         if isinstance(sock, ssl.SSLSocket):
             data = memoryview(b"".join(chunks))
-            while sent < size:
-                sent += sock.send(data[sent:])
+            for part in (data[:mark], data[mark:]) if mark else (data,):
+                sock.sendall(part)
+                sent += len(part)
             return
         sent = sock.sendmsg(chunks[:_MOST_CHUNKS])
         if sent == size:

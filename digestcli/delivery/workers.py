@@ -438,6 +438,9 @@ class Dispatch:
                 attempts -= 1
                 forgive_stale = False
                 continue
+            withdraw = getattr(session, "withdraw", None)
+            if withdraw is not None:
+                withdraw()  # the message announced after this one is not next after all
             self._flush()
             self.stop.wait(self.backoff.delay(attempts))
 
