@@ -807,3 +807,45 @@ def test_ehlo_address_literals():
     assert _address_literal("192.0.2.1") == "[192.0.2.1]"
     assert _address_literal("2001:db8::1") == "[IPv6:2001:db8::1]"
     assert _address_literal("fe80::1%eth0") == "[IPv6:fe80::1]"
+
+
+def test_replies_are_read_as_smtplib_reads_them():
+    """The session's own reply reading gives what smtplib's getreply gives, reply for reply, from
+    the same stream: multi-line replies, a broken code, a line too long, the end of the stream."""
+    import smtplib
+
+    from digestcli.delivery.smtp import _read_reply
+
+    streams = [
+        b"250 2.0.0 ok\r\n250-first\r\n250-second\r\n250 third\r\nxyz not a code\r\n354 go on\r\n",
+        b"250 " + b"x" * 9000 + b"\r\n",
+        b"250-cut short\r\n",
+    ]
+    results = []
+    for read in (_read_reply, smtplib.SMTP.getreply):
+        got: list[object] = []
+        for stream in streams:
+            left, right = socket.socketpair()
+            right.sendall(stream)
+            right.close()
+            client = smtplib.SMTP()
+            client.sock, client.file = left, left.makefile("rb")
+            while True:  # to the first error
+                try:
+                    got.append(read(client))
+                except smtplib.SMTPException as exc:
+                    got.append((type(exc).__name__, str(exc), client.file is None))
+                    break
+            left.close()
+        results.append(got)
+    ours, smtplibs = results
+    assert ours == smtplibs
+    assert ours == [
+        (250, b"2.0.0 ok"),
+        (250, b"first\nsecond\nthird"),
+        (-1, b"not a code"),
+        (354, b"go on"),
+        ("SMTPServerDisconnected", "Connection unexpectedly closed", True),
+        ("SMTPResponseException", "(500, 'Line too long.')", True),
+        ("SMTPServerDisconnected", "Connection unexpectedly closed", True),
+    ]

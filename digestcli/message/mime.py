@@ -144,9 +144,11 @@ def _encoded_words(text: str, first: int = 75) -> list[str]:
             word += code
         words.append(f"=?utf-8?q?{word}?=")
         return words
+    room = room // 4 * 3  # bytes that fit in base64
+    if len(raw) <= room:
+        return [f"=?utf-8?b?{base64.b64encode(raw).decode('ascii')}?="]  # the common case: a name
     chunks: list[bytes] = []
     chunk = b""
-    room = room // 4 * 3  # bytes that fit in base64
     for char in text:
         piece = char.encode("utf-8")
         if len(chunk) + len(piece) > room:
