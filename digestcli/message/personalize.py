@@ -312,12 +312,18 @@ class Personalizer:
         mailto = f"mailto:{self._mailto}?subject=unsubscribe%20{token}" if self._mailto else ""
         head.append(list_unsubscribe(url, mailto))
 
+        encoded: dict[str, str] = {}  # each value's quoted-printable, made once (a name is in both parts)
+
+        def qp(text: str) -> str:
+            found = encoded.get(text)
+            if found is None:
+                found = encoded[text] = _qp_value(text)
+            return found
+
         values = ["".join(head)]
-        values += [_qp_value(value(field)) for field in self._text_fields]
+        values += [qp(value(field)) for field in self._text_fields]
         blanked = self._guard_links(value, address) if self._html_links else ()
-        values += [
-            "" if field in blanked else _qp_value(html.escape(value(field))) for field in self._html_fields
-        ]
+        values += ["" if field in blanked else qp(html.escape(value(field))) for field in self._html_fields]
         # Headers are ASCII by construction (RFC 2047), the values by quoted-printable.
         pieces = [piece.encode("ascii") for piece in values]
         if self._local:
