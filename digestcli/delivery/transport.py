@@ -18,7 +18,11 @@ from digestcli.message import Message
 
 
 class Session(Protocol):
-    """One open connection (or the outbox). Used by a single thread, except ``abort``."""
+    """One open connection (or the outbox), used by one thread (another cuts it through its Hangup).
+
+    A session may also have ``announce(sender, message)``, told which message the send loop sends
+    next so that its commands can go out early, and ``withdraw()``, told that the one announced is
+    not next after all (``SmtpSession``: pipelining across messages)."""
 
     @property
     def usable(self) -> bool:
