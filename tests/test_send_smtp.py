@@ -394,8 +394,8 @@ def test_the_session_dot_stuffs_a_message_that_needs_it(server: SmtpServer):
 def _scripted_relay(
     script: list[tuple[int, bytes]], pause_before: int = -1
 ) -> tuple[int, list[list[bytes]], list[float], threading.Thread]:
-    """A relay on one connection that follows ``script``: (lines to read, or DATA_END for a
-    message's data to its end; then what to answer, perhaps nothing). What it read before each
+    """A relay on one connection that follows ``script``: (lines to read, perhaps none, or DATA_END
+    for a message's data to its end; then what to answer, perhaps nothing). What it read before each
     answer is kept, for a test to see what the client sent without waiting for a reply, and when
     each answer went (time.monotonic()); the answer of step ``pause_before`` waits 0.2 s first."""
     listener = socket.create_server(("127.0.0.1", 0))
@@ -410,8 +410,8 @@ def _scripted_relay(
             lines = connection.makefile("rb")
             connection.sendall(b"220 relay ready\r\n")
             for step, (count, answer) in enumerate(script):
-                got = [lines.readline()]
-                while got[-1] and (len(got) < count if count != DATA_END else got[-1] != b".\r\n"):
+                got = [lines.readline()] if count else []
+                while got and got[-1] and (len(got) < count if count != DATA_END else got[-1] != b".\r\n"):
                     got.append(lines.readline())
                 read.append(got)
                 if step == pause_before:
@@ -440,11 +440,12 @@ def test_the_next_message_s_commands_go_out_with_the_end_of_the_data():
             (3, b"250 sender ok\r\n250 recipient ok\r\n354 go on\r\n"),  # MAIL, RCPT, DATA
             (DATA_END, b""),  # the first message's data: no answer yet...
             # ...for the second message's commands must be here already.
-            (3, b"250 first queued\r\n250 sender ok\r\n250 recipient ok\r\n354 go on\r\n"),
+            (3, b"250 first queued\r\n"),
+            (0, b"250 sender ok\r\n250 recipient ok\r\n354 go on\r\n"),  # a moment later
             (DATA_END, b"250 second queued\r\n"),
             (1, b"221 bye\r\n"),
         ],
-        pause_before=3,
+        pause_before=4,
     )
     # The second's data may leave (its ledger row says `sending`) only once the relay said 354 to
     # its DATA: its before_data comes after that answer, and before any of its data is read.
@@ -462,10 +463,10 @@ def test_the_next_message_s_commands_go_out_with_the_end_of_the_data():
         b"RCPT TO:<bo@example.com>\r\n",
         b"DATA\r\n",
     ]
-    assert read[4][-2:] == [b"second\r\n", b".\r\n"]
-    assert read[5] == [b"quit\r\n"]  # smtplib's spelling
+    assert read[5][-2:] == [b"second\r\n", b".\r\n"]
+    assert read[6] == [b"quit\r\n"]  # smtplib's spelling
     ((when, steps_read),) = leaving
-    assert when > answered[3] and steps_read == 4
+    assert when > answered[4] and steps_read == 5
 
 
 def test_a_message_tried_again_after_another_was_announced_gets_a_new_connection(server: SmtpServer):
@@ -509,6 +510,36 @@ def test_a_message_tried_again_after_another_was_announced_gets_a_new_connection
     closing.join(10)
     assert not closing.is_alive()
     assert server.handler.recipients() == {"ann@example.com": 1}
+
+
+def test_withdrawing_ends_the_connection_at_once_though_a_hangup_holds_it():
+    """The Hangup keeps a duplicate of the socket, so closing the session's own would leave the
+    connection open, and the relay waiting for the announced message's data, until the session is
+    closed after the retry's wait: withdraw shuts it down at once."""
+    from digestcli.delivery.transport import Hangup, TemporaryFailure
+    from digestcli.message import Message
+
+    first = Message("ann@example.com", b"Subject: one\r\n\r\nfirst\r\n")
+    second = Message("bo@example.com", b"Subject: two\r\n\r\nsecond\r\n")
+    port, read, _, relay = _scripted_relay(
+        [
+            (1, b"250-relay\r\n250-PIPELINING\r\n250 SIZE 1000000\r\n"),  # EHLO
+            (3, b"250 sender ok\r\n250 recipient ok\r\n354 go on\r\n"),
+            (DATA_END, b""),
+            (3, b"451 4.3.0 try again later\r\n250 sender ok\r\n250 recipient ok\r\n354 go on\r\n"),
+            (DATA_END, b""),  # the second's data, which never comes: the end of the connection
+        ]
+    )
+    hangup = Hangup()
+    session = SmtpTransport("127.0.0.1", port, security="none", timeout=5).open(hangup)
+    session.announce("weekly@example.com", second)  # type: ignore[attr-defined]
+    with pytest.raises(TemporaryFailure):
+        session.send("weekly@example.com", first)
+    session.withdraw()  # type: ignore[attr-defined]
+    relay.join(3)  # the session is not closed yet, and the Hangup still holds its duplicate
+    assert not relay.is_alive()
+    assert read[4] == [b""]  # the end of the stream, not the second's data
+    session.close()
 
 
 def test_refusals_after_the_data_keep_every_try_with_the_next_message_announced(tmp_path: Path):
@@ -820,14 +851,18 @@ def test_replies_are_read_as_smtplib_reads_them():
         b"250 2.0.0 ok\r\n250-first\r\n250-second\r\n250 third\r\nxyz not a code\r\n354 go on\r\n",
         b"250 " + b"x" * 9000 + b"\r\n",
         b"250-cut short\r\n",
+        None,  # a relay that says nothing: the wait times out
     ]
     results = []
     for read in (_read_reply, smtplib.SMTP.getreply):
         got: list[object] = []
         for stream in streams:
             left, right = socket.socketpair()
-            right.sendall(stream)
-            right.close()
+            if stream is None:
+                left.settimeout(0.05)
+            else:
+                right.sendall(stream)
+                right.close()
             client = smtplib.SMTP()
             client.sock, client.file = left, left.makefile("rb")
             while True:  # to the first error
@@ -837,6 +872,7 @@ def test_replies_are_read_as_smtplib_reads_them():
                     got.append((type(exc).__name__, str(exc), client.file is None))
                     break
             left.close()
+            right.close()
         results.append(got)
     ours, smtplibs = results
     assert ours == smtplibs
@@ -848,4 +884,33 @@ def test_replies_are_read_as_smtplib_reads_them():
         ("SMTPServerDisconnected", "Connection unexpectedly closed", True),
         ("SMTPResponseException", "(500, 'Line too long.')", True),
         ("SMTPServerDisconnected", "Connection unexpectedly closed", True),
+        ("SMTPServerDisconnected", "Connection unexpectedly closed: timed out", True),
     ]
+
+
+def test_over_tls_the_data_s_end_and_the_next_commands_are_written_apart():
+    """A TLS write reports all or nothing: the data up to its end mark and the next message's
+    commands are two writes, so that a failure in the second is known to come after the end left
+    (the outcome is then unknown, never tried again)."""
+    from digestcli.delivery.smtp import _CutShort, _send_chunks
+
+    class Sock(ssl.SSLSocket):  # takes one write, then the connection is gone
+        def __init__(self) -> None:
+            self.written: list[bytes] = []
+
+        def sendall(self, data: object, flags: int = 0) -> None:
+            if self.written:
+                raise ConnectionResetError("reset")
+            self.written.append(bytes(data))  # type: ignore[call-overload]
+
+    class Client:
+        sock = Sock()
+
+        def close(self) -> None:
+            pass
+
+    chunks = (b"data\r\n", b".\r\n", b"MAIL FROM:<a@example.com>\r\n")
+    with pytest.raises(_CutShort) as caught:
+        _send_chunks(Client(), chunks, sum(map(len, chunks)), 9)  # type: ignore[arg-type]
+    assert caught.value.sent == 9
+    assert Client.sock.written == [b"data\r\n.\r\n"]

@@ -14,6 +14,7 @@ replies are read by the next ``send``; nothing of the next message's data leaves
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import smtplib
@@ -332,8 +333,17 @@ class SmtpSession:
         self._announced = None
         if self._ahead is not None:
             self._ahead = None
-            self.usable = False
-            self._client.close()
+            self._hang_up()
+
+    def _hang_up(self) -> None:
+        """End the connection now, mid-transaction: shut down, not only closed, since the Hangup
+        holds a duplicate of the socket that would keep it open until the session is closed."""
+        self.usable = False
+        sock = self._client.sock
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+        self._client.close()
 
     def _carried(self, sender: str, message: Message) -> _Carried:
         chunks = _as_smtp_carries_it(message)
@@ -349,8 +359,7 @@ class SmtpSession:
         announced, self._announced = self._announced, None  # good for this send only
         if ahead is not None and (ahead.sender != sender or ahead.message is not message):
             # Not withdrawn: the connection waits for another message's data (see withdraw).
-            self.usable = False
-            self._client.close()
+            self._hang_up()
             raise StaleSession("the connection was left waiting for another message's data")
         carried = ahead or self._carried(sender, message)
         chunks, size = carried.chunks, carried.size
