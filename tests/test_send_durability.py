@@ -208,6 +208,11 @@ def test_a_failed_sync_writes_no_delivery_it_was_to_cover(
     # with syncfs, the first group).
     assert 0 < len(delivered) < 100
     assert set(found.values()) <= {DELIVERED, PENDING, SENDING, UNKNOWN}
+    # The summary says what the ledger says: a message whose sync failed is not counted delivered.
+    summary = stopped.value.summary
+    assert summary.delivered == len(delivered)
+    in_doubt = [address for address, state in found.items() if state in (SENDING, UNKNOWN)]
+    assert summary.unknown == len(in_doubt)
 
 
 def test_ctrl_c_while_a_finished_run_writes_its_plan_keeps_the_summary(

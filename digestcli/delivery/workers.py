@@ -344,7 +344,19 @@ class Dispatch:
                 self.closed = True
         # After `closed`: a worker that learns an outcome from now on writes it itself (_settle).
         if self.ledger is not None:
-            self.ledger.flush()
+            try:
+                self.ledger.flush()
+            finally:
+                self._uncount_unsynced(self.ledger)
+
+    def _uncount_unsynced(self, ledger: Ledger) -> None:
+        """Deliveries a failed sync kept out of the ledger are not known to be on the disk: the
+        summary counts them unknown, as the ledger will (their rows stay `sending`)."""
+        lost = [address for issue_id, address in ledger.unsynced() if issue_id == self.issue_id]
+        if lost:
+            self.summary.delivered -= len(lost)
+            reason = "written to the outbox, but the sync of its disk failed"
+            self.summary.count((address, UNKNOWN, reason) for address in lost)
 
     def _flush(self) -> None:
         """The deliveries not yet in the ledger are written now: something may wait a while."""

@@ -198,6 +198,8 @@ class Ledger:
         # the writer with it, so that a delivery never waits on another thread's commit.
         self._landed: deque[tuple[str, str, str, float]] = deque()
         self._sync: Callable[[], None] | None = None  # see sync_with
+        # (issue id, address) of deliveries a failed sync kept from being written (see unsynced).
+        self._unsynced: list[tuple[str, str]] = []
         try:
             if read_only:
                 uri = f"{self.path.resolve().as_uri()}?mode=ro"
@@ -464,6 +466,13 @@ class Ledger:
         ``unknown``."""
         self._landed.append((issue_id, address, reply, time.monotonic()))
 
+    def unsynced(self) -> list[tuple[str, str]]:
+        """(issue id, address) of the deliveries a failed sync kept from being written since the
+        last call: their rows stay ``sending``, which the next run makes ``unknown``."""
+        with self._lock:
+            taken, self._unsynced = self._unsynced, []
+        return taken
+
     def sync_with(self, sync: Callable[[], None] | None) -> None:
         """``sync()`` is called before every write of deliveries, and must raise if what it makes
         durable may not be: a transport's messages reach the disk before the ledger says they
@@ -519,6 +528,7 @@ class Ledger:
             except Exception:
                 # Not known to be on the disk: never written as delivered. Their rows stay
                 # `sending`, which the next run makes `unknown`: perhaps delivered, perhaps not.
+                self._unsynced += [(issue_id, address) for issue_id, address, _, _ in landed]
                 raise
             except BaseException:
                 self._landed.extendleft(reversed(landed))  # Ctrl-C: still to be written
