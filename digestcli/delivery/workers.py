@@ -220,6 +220,8 @@ class Dispatch:
         self.opened = threading.Event()
         self.telling = threading.Lock()  # the progress callback is called by one worker at a time
         self.ended = threading.Event()  # the run is closed: the ledger's timer stops
+        self.timer_done = threading.Event()  # ...and has (its last write failed or not)
+        self.timer_done.set()  # no timer yet
 
     # -- the main thread ---------------------------------------------------------------------------
 
@@ -248,6 +250,7 @@ class Dispatch:
             threads.append(
                 threading.Thread(target=self._keep_written, name="digest-send-ledger", daemon=True)
             )
+            self.timer_done.clear()
         try:
             for thread in threads:
                 thread.start()
@@ -259,19 +262,25 @@ class Dispatch:
                     self._wind_down()
                     break
         except KeyboardInterrupt:
-            self._interrupt()
-            self._close()
+            try:
+                self._interrupt()
+            finally:  # also when settling the rows in flight fails (a disk that fails its sync)
+                self._close_counted()
             raise Interrupted() from None
+        self._close_counted()
+        if self.error is not None:
+            raise self.error
+
+    def _close_counted(self) -> None:
+        """``_close``, once more if Ctrl-C cuts it short: every reader has an outcome; count them
+        (once) and say so."""
         try:
             self._close()
         except KeyboardInterrupt:
-            # Ctrl-C as the run ends: every reader has an outcome; count them (once) and say so.
             self.summary.interrupted = True
             with contextlib.suppress(KeyboardInterrupt):
                 self._close()
             raise Interrupted() from None
-        if self.error is not None:
-            raise self.error
 
     def _keep_written(self) -> None:
         """The ledger's timer: a delivery waits for the next ``sending`` no longer than its bound,
@@ -282,6 +291,8 @@ class Dispatch:
                 self.ledger.flush_stale(LONG_WAIT)
         except BaseException as exc:
             self._fail(exc)  # the ledger cannot be written: the run stops, as a worker's would
+        finally:
+            self.timer_done.set()
 
     def _wind_down(self) -> None:
         """After an error: messages on the wire get their answer; connections being made are cut."""
@@ -329,6 +340,9 @@ class Dispatch:
         summary is counted from the outcomes, and the ledger has every delivery. Again is harmless:
         the count is made once (the ledger's flush is tried again)."""
         self.ended.set()
+        # A write the timer has begun ends first: if it fails, the run's error says why, and the
+        # deliveries it could not write are not counted delivered (_uncount_unsynced).
+        wait(self.timer_done, 10.0)
         with self.lock:
             if not self.closed:
                 untaken = operator.length_hint(self.queue, -1)  # not reached: pending
