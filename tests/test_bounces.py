@@ -497,6 +497,19 @@ def test_an_unsubscribe_passed_on_by_digest_serve_is_trusted_when_its_token_veri
     assert newsroom.suppressed() == {"zara@example.org": "unsubscribed"}
 
 
+def test_an_unsubscribe_of_a_reader_the_ledger_mailed_does_not_read_the_list(newsroom: Newsroom, digest):
+    """A reader the ledger knows is unsubscribed without the list being read: a list of a million
+    takes seconds to read, and one that cannot be read now must not stop their request."""
+    newsroom.send("the-weekly-42")
+    (newsroom.root / "subscribers.csv").write_text("Courriel;Nom\nzara@example.org;Zara\n", encoding="utf-8")
+    token = make_token("zara@example.org", newsroom.secret)
+    placeholder = "v2.WmFyYUV4YW1wbGVPcmdUb2tlblNpZ25lZA"
+    genuine = newsroom.retarget("digest-serve-unsubscribe.eml", "", "", **{placeholder: token})
+    run = run_json(digest, "--from", str(newsroom.deliver(genuine)))
+    assert [(r["address"], r["kind"]) for r in run["readers"]] == [("zara@example.org", "unsubscribe")]
+    assert newsroom.suppressed() == {"zara@example.org": "unsubscribed"}
+
+
 def reply(
     newsroom: Newsroom,
     reader: str,

@@ -621,9 +621,7 @@ class Bounces:
                 if why:
                     self._possible(report, message, address, why, key, run, settled)
                     return
-        address = _address(address)
-        if isinstance(self._subscribers, ListedReaders):  # suppressed under the key a send looks for
-            address = self._subscribers.key_of(address) or address
+        address = _key(_address(address))  # suppressed under the key a send looks for
         # The issue answered, else the newest the reader was mailed: where their record shows it.
         issue = issue or self.readers.latest_mailed(address) or ""
         self._reader(UNSUBSCRIBE, _Target(issue, address), "", "", key, run, settled)
@@ -662,7 +660,7 @@ class Bounces:
         """A mail that may be an unsubscribe: listed for the editor and left in the mailbox as it
         is, at every run, until the reader is on the suppression list."""
         run.possible_unsubscribes += 1
-        earlier = self.suppressed.get(_address(address))
+        earlier = self.suppressed.get(_key(_address(address)))
         if earlier is not None:
             why = f"{why} (already suppressed: {earlier})"
             settled.reports.append((key, report.kind, LEFT))  # nothing left to decide
@@ -719,23 +717,20 @@ class ListedReaders(Container[str]):
         self._gone_too = False  # whether the list has readers its export marks as gone
 
     def __contains__(self, address: object) -> bool:
-        return isinstance(address, str) and self.key_of(address) is not None
-
-    def key_of(self, address: str) -> str | None:
-        """The key ``address`` is on the list under (a Unicode domain is there in its ASCII form:
-        the key a send compares the suppression list with), or None when it is not on it."""
-        if "@" not in address:
-            return None
+        """Whether ``address`` is on the list, as written or as the list normalizes it (a Unicode
+        domain is there in its ASCII form)."""
+        if not isinstance(address, str) or "@" not in address:
+            return False
         listed = self._open()
         if listed is None:
-            return None
+            return False
         db = listed.database
         for key in _keys_of(address):
             if db.execute("SELECT 1 FROM reader WHERE key = ?", (key,)).fetchone() is not None:
-                return key
+                return True
             if self._gone_too and db.execute("SELECT 1 FROM gone WHERE key = ?", (key,)).fetchone():
-                return key
-        return None
+                return True
+        return False
 
     def close(self) -> None:
         if self._list is not None:
@@ -762,6 +757,13 @@ class ListedReaders(Container[str]):
                     self._list.database.execute(f"CREATE INDEX {index} ON gone (key)")
                     self._gone_too = True
         return self._list
+
+
+def _key(address: str) -> str:
+    """The key a reader is under in the list, the ledger and the suppression list: the address
+    as the list normalizes it (a domain in Unicode in its ASCII form); as written when it does not
+    normalize."""
+    return _keys_of(address)[-1]
 
 
 def _keys_of(address: str) -> list[str]:

@@ -34,7 +34,7 @@ from digestcli.config import Config, check_unsubscribe_mailto, split_address
 from digestcli.delivery.transport import Failure, Transport
 from digestcli.errors import DigestError
 from digestcli.message import Message
-from digestcli.state import state_database
+from digestcli.state import address_key, state_database
 
 RELAY_DB = "unsubscribe-relay.sqlite3"
 UNSUBSCRIBE_HEADER = "X-Digest-Unsubscribe"
@@ -124,7 +124,7 @@ class UnsubscribeRelay:
                 "INSERT INTO relay VALUES (?, ?, ?, ?, 0, 0, NULL, '') ON CONFLICT (reader) DO UPDATE SET"
                 " token = excluded.token, how = excluded.how, asked = excluded.asked, attempts = 0,"
                 " next_try = 0, sent = NULL, last_error = '' WHERE relay.sent IS NOT NULL",
-                (address.strip().lower(), token, how, time.time()),
+                (address_key(address), token, how, time.time()),
             )
         self._wake.set()
 
