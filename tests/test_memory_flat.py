@@ -19,6 +19,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from conftest import ROOT, VALID_DRAFT
 from smtp_server import free_port
 
@@ -86,7 +87,7 @@ class _Sink(asyncio.Protocol):
                 self.transport.close()
                 return
             elif verb in (b"EHLO", b"HELO"):
-                answers.append(b"250 sink\r\n")
+                answers.append(b"250-sink\r\n250 PIPELINING\r\n")  # what a relay offers: digest's usual path
             else:
                 answers.append(b"250 ok\r\n")
         if answers:
@@ -156,7 +157,7 @@ def send(folder: Path, readers: int, port: int) -> tuple[int, int]:
         deadline = time.monotonic() + 300
         peak = 0
         while True:
-            pid, status, usage = os.wait4(child.pid, os.WNOHANG)
+            pid, status = os.waitpid(child.pid, os.WNOHANG)
             if pid:
                 break
             peak = max(peak, own_peak(child.pid))
@@ -169,7 +170,9 @@ def send(folder: Path, readers: int, port: int) -> tuple[int, int]:
     assert child.returncode == 0, said[-2000:]
     with sqlite3.connect(folder / ".digest" / "ledger.sqlite3") as db:
         delivered = db.execute("SELECT COUNT(*) FROM delivery WHERE state = 'delivered'").fetchone()[0]
-    return int(delivered), peak or usage.ru_maxrss  # no /proc (not Linux): the kernel's figure
+    if not peak:  # ru_maxrss would count this test process's memory from before the exec
+        pytest.skip("the child's own peak needs /proc (Linux)")
+    return int(delivered), peak
 
 
 def test_peak_memory_is_flat_from_5k_to_50k_readers(tmp_path: Path) -> None:

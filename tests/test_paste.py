@@ -381,15 +381,18 @@ def test_a_line_of_repeated_chrome_is_read_in_steps_linear_in_its_length(monkeyp
     tried = 0
     starts = paste._starts
 
+    line = "1 min." * 26 + " zz"
+
     def counted(text: str, at: int):  # type: ignore[no-untyped-def]
         nonlocal tried
         tried += 1
+        # Each place tried once at most: failing here, a regression fails at once, not in hours.
+        assert tried <= len(line), "places tried again"
         yield from starts(text, at)
 
     monkeypatch.setattr(paste, "_starts", counted)
-    line = "1 min." * 26 + " zz"
     assert paste.chrome_label(line) is None
-    assert tried <= len(line)  # each place tried once at most
+    assert tried <= len(line)
     assert paste.chrome_label("1 min. read" * 3) is not None  # and chrome is still chrome
 
 
