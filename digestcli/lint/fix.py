@@ -20,7 +20,7 @@ from pathlib import Path
 
 from digestcli.config import LintConfig
 from digestcli.draft import Issue, parse_draft
-from digestcli.errors import InputError, write_atomically
+from digestcli.errors import InputError, read_bytes, write_atomically
 from digestcli.lint import Change, fixer_of, run_rules
 
 # Line breaks as the parser counts them: a lone "\r" is one too.
@@ -118,7 +118,7 @@ def fix_file(path: Path, config: LintConfig, *, keep_in: Path | None = None) -> 
     as it was in ``keep_in`` (as ``keep_in/<name>``) and write the new one in its place, atomically,
     its byte-order mark kept. Refuses (InputError) when the file changes while it is being fixed."""
     target = path.resolve()  # a link to a draft stays a link: the draft it points to is fixed
-    raw = _read(target, path)
+    raw = read_bytes(path, "draft")  # through a link, the draft it points to
     try:
         text = raw.removeprefix(_BOM).decode("utf-8")
     except UnicodeDecodeError:
@@ -126,7 +126,7 @@ def fix_file(path: Path, config: LintConfig, *, keep_in: Path | None = None) -> 
     fixed_text, fixed = fix_text(text, config, path)
     if not fixed:
         return FixResult(text, ())
-    if _read(target, path) != raw:
+    if read_bytes(path, "draft") != raw:
         raise InputError(
             "changed while it was being fixed; nothing written",
             where=str(path),
@@ -163,10 +163,3 @@ def _keep_earlier(kept: Path) -> None:
         pass  # the first fix of this draft
     except OSError as exc:
         raise InputError(f"cannot keep the earlier copy: {exc.strerror or exc}", where=str(kept)) from None
-
-
-def _read(target: Path, path: Path) -> bytes:
-    try:
-        return target.read_bytes()
-    except OSError as exc:
-        raise InputError(f"cannot read: {exc.strerror or exc}", where=str(path)) from None
