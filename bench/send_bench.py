@@ -22,8 +22,9 @@ Figures for each run:
 - smtp-source -d: postfix's own client on the same sink, sessions and message size, measured in
   the same run, and digest's msg/s as a share of it;
 - with --bare: a bare Python client (smtplib on one thread a session, pre-built messages of the
-  same size, the same pipelined exchange as digest's) on the same sink: its msg/s and CPU µs/msg,
-  what Python and smtplib alone cost, against which digest's own per-message work shows.
+  same size, one round trip a message as digest's: the next envelope goes with the data's end) on
+  the same sink: its msg/s and CPU µs/msg, what Python and smtplib alone cost, against which
+  digest's own per-message work shows.
 
 The sink is postfix's ``smtp-sink`` when it is installed (it is C: the sender is the one measured),
 else a small asyncio sink in a process of its own. On a busy machine trust the CPU figures over
@@ -211,13 +212,26 @@ def bare_client(port: int, messages: int, sessions: int, size: int) -> None:
     def session(count: int) -> None:
         client = smtplib.SMTP("127.0.0.1", port, timeout=30)
         client.ehlo()
+        assert client.sock is not None
+        sock = client.sock
+
+        def envelope(n: int) -> bytes:
+            return f"MAIL FROM:<lantern@lanternweekly.net>\r\nRCPT TO:<r{n}@example.com>\r\nDATA\r\n".encode()
+
+        # digest's exchange: one round trip a message, the next envelope sent with this data's end.
+        sock.sendall(envelope(0))
+        expected = [250, 250, 354]
         for n in range(count):
-            client.send(f"MAIL FROM:<lantern@lanternweekly.net>\r\nRCPT TO:<r{n}@example.com>\r\nDATA\r\n")
-            for _ in range(3):
-                client.getreply()
-            assert client.sock is not None
-            client.sock.sendall(data)
-            client.getreply()
+            for code in expected:
+                got = client.getreply()[0]
+                if got != code:
+                    raise SystemExit(f"the bare client got {got}, not {code}")
+            sock.sendall(data + envelope(n + 1) if n + 1 < count else data)
+            expected = [250, 250, 250, 354] if n + 1 < count else [250]
+        for code in expected:
+            got = client.getreply()[0]
+            if got != code:
+                raise SystemExit(f"the bare client got {got}, not {code}")
         client.quit()
 
     threads = [threading.Thread(target=session, args=(messages // sessions,)) for _ in range(sessions)]
@@ -239,9 +253,11 @@ def bench_bare(messages: int, sessions: int, size: int, *, postfix_sink: bool) -
         _, status, usage = os.wait4(process.pid, 0)
         seconds = time.perf_counter() - started
     finally:
-        sink.stop()
+        taken = sink.stop()
     if status != 0:
         raise SystemExit(f"the bare client failed (status {status})")
+    if taken is not None and taken != messages:
+        print(f"  (bare client: the sink took {taken:,} of {messages:,})")
     return messages / seconds, (usage.ru_utime + usage.ru_stime) / messages * 1e6
 
 
@@ -293,8 +309,8 @@ def one_run(
     if taken is not None and taken != run.messages:
         line += f"  (the sink took {taken:,}, the ledger says {run.messages:,} delivered)"
     if transport == "smtp":
+        size = message_size(root, draft, tree)
         if os.path.exists(SMTP_SOURCE):
-            size = message_size(root, draft, tree)
             source = bench_smtp_source(
                 min(readers, 100_000), args.connections, size, postfix_sink=postfix_sink
             )
@@ -305,7 +321,6 @@ def one_run(
         else:
             line += "  | smtp-source not installed: no ratio (apt-get install postfix)"
         if args.bare:
-            size = message_size(root, draft, tree)
             rate, cpu = bench_bare(min(readers, 100_000), args.connections, size, postfix_sink=postfix_sink)
             line += f"  | bare smtplib client {rate:,.0f} msg/s, CPU {cpu:.0f} µs/msg"
     return line
