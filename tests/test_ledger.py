@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from digestcli.errors import DeliveryError, InputError
+from digestcli.state.journal import Journal
 from digestcli.state.ledger import (
     DEFERRED,
     DELIVERED,
@@ -64,22 +65,28 @@ def test_a_send_taken_back_does_not_count_as_an_attempt(tmp_path: Path):
         assert entry is not None and (entry.state, entry.attempts) == (PENDING, 0)
 
 
-def test_sending_is_committed_at_once_and_recovered_as_unknown(tmp_path: Path):
+def test_sending_is_said_at_once_and_recovered_as_unknown(tmp_path: Path):
     ledger = Ledger(tmp_path)
     ledger.plan(ISSUE, ["a@example.com", "b@example.com"], {})
     ledger.sending(ISSUE, "a@example.com")
-    # Another connection (another process) sees it without the writer closing anything.
+    # Said in the journal at once (before any data may leave), where a kill cannot undo it; the row
+    # itself waits for its group.
+    assert Journal(tmp_path).replay(ISSUE).states == {"a@example.com": SENDING}
     other = sqlite3.connect(tmp_path / "ledger.sqlite3")
-    assert other.execute("SELECT state FROM delivery WHERE address = 'a@example.com'").fetchone() == (
-        SENDING,
-    )
+    row = other.execute("SELECT state FROM delivery WHERE address = 'a@example.com'").fetchone()
+    assert row == (PENDING,)
     other.close()
+    # SIGKILL now: the process ends with the row unwritten. Another program opening the ledger
+    # while no send runs writes what the journal said past the ledger's mark first...
+    assert read_states(tmp_path, ISSUE) == {"a@example.com": SENDING, "b@example.com": PENDING}
+    ledger._unwritten.clear()  # the killed process's memory, gone with it
+    ledger._marked.clear()
+    ledger.close()
     # ... and the next run, which holds the send lock, turns it into unknown.
     with Ledger(tmp_path) as next_run:
         assert next_run.recover() == 1
         assert next_run.states(ISSUE) == {"a@example.com": UNKNOWN, "b@example.com": PENDING}
         assert next_run.recover() == 0
-    ledger.close()
 
 
 def test_status_counts_and_problems(tmp_path: Path):
@@ -215,3 +222,94 @@ def test_a_delivery_recorded_directly_is_synced_first_and_unsaid_when_the_sync_f
         with pytest.raises(DeliveryError):
             ledger.record("i", "b@example.com", DELIVERED, "saved")
         assert ledger.entry("i", "b@example.com").state == SENDING  # type: ignore[union-attr]
+
+
+# -- the journal as the ledger's write-ahead record ---------------------------------------------------
+
+
+def _killed(ledger: Ledger) -> None:
+    """The process ends now (SIGKILL): what it held in memory is gone, its files stay as they are."""
+    ledger._landed.clear()
+    ledger._unwritten.clear()
+    ledger._marked.clear()
+    ledger.close()
+
+
+def test_a_run_killed_before_its_rows_are_written_is_caught_up_as_it_would_have_written_them(
+    tmp_path: Path,
+):
+    readers = ["a@x.org", "b@x.org", "c@x.org", "d@x.org"]
+    run = Ledger(tmp_path)
+    run.plan(ISSUE, readers, {})
+    run.record(ISSUE, "d@x.org", DEFERRED, "451 later", counted=False)  # written at once, as before
+    run.sending(ISSUE, "a@x.org")
+    run.landed(ISSUE, "a@x.org", "250 ok a")
+    run.sending(ISSUE, "b@x.org")  # says a's delivery too
+    run.landed(ISSUE, "b@x.org", "250 ok b")
+    run.sending(ISSUE, "c@x.org")  # and b's
+    run.landed(ISSUE, "c@x.org", "250 ok c")  # never said: the kill comes first
+    _killed(run)
+    with sqlite3.connect(tmp_path / "ledger.sqlite3") as db:  # the file as the kill left it
+        assert dict(db.execute("SELECT address, state FROM delivery")) == dict.fromkeys(readers, PENDING) | {
+            "d@x.org": DEFERRED
+        }
+    journal = tmp_path / "journal" / f"{ISSUE}.log"
+    with Ledger(tmp_path) as after:  # no send runs: caught up on opening
+        entries = {address: after.entry(ISSUE, address) for address in readers}
+        mark = after._db.execute("SELECT applied, open FROM journal_mark").fetchone()
+    assert {a: (e.state, e.attempts, e.reply) for a, e in entries.items() if e} == {
+        "a@x.org": (DELIVERED, 1, "250 ok a"),
+        "b@x.org": (DELIVERED, 1, "250 ok b"),
+        "c@x.org": (SENDING, 1, ""),  # perhaps delivered: the next send makes it unknown
+        "d@x.org": (DEFERRED, 1, "451 later"),
+    }
+    assert mark == (journal.stat().st_size, 0)
+    with Ledger(tmp_path) as next_run:
+        assert next_run.recover() == 1
+        assert next_run.states(ISSUE)["c@x.org"] == UNKNOWN
+
+
+def test_a_live_runs_lines_are_neither_caught_up_by_a_reader_nor_a_gap(tmp_path: Path):
+    from digestcli.state import send_lock
+    from digestcli.state.history import IssueFacts, assess
+
+    facts = IssueFacts(ISSUE, 1, "2026-11-20", "The Weekly")
+    with send_lock(tmp_path):  # a send runs (here, in this process)
+        run = Ledger(tmp_path)
+        run.plan(ISSUE, ["a@x.org", "b@x.org"], {})
+        run.sending(ISSUE, "a@x.org")
+        run.landed(ISSUE, "a@x.org", "250 ok")
+        run.sending(ISSUE, "b@x.org")
+        # `digest status` and the screen before another send read the rows as they are, and take
+        # the lines past the run's mark for what they are: the run's own, not a lost ledger's.
+        assert read_states(tmp_path, ISSUE) == dict.fromkeys(["a@x.org", "b@x.org"], PENDING)
+        with Ledger(tmp_path, read_only=True) as reader:
+            assessment = assess(tmp_path, reader, facts, {})
+        assert assessment.gaps == {} and assessment.had_it == 0
+        _killed(run)
+    # The send is gone: the next reader catches the ledger up, and the whole journal is compared.
+    assert read_states(tmp_path, ISSUE) == {"a@x.org": DELIVERED, "b@x.org": SENDING}
+    with Ledger(tmp_path, read_only=True) as reader:
+        assessment = assess(tmp_path, reader, facts, {})
+    assert assessment.gaps == {} and assessment.had_it == 2
+
+
+def test_a_run_that_ends_leaves_nothing_to_catch_up_and_an_old_copy_is_still_behind(tmp_path: Path):
+    from digestcli.state.history import IssueFacts, assess
+
+    with Ledger(tmp_path) as run:
+        run.plan(ISSUE, ["a@x.org", "b@x.org"], {})
+        run.sending(ISSUE, "a@x.org")
+        run.landed(ISSUE, "a@x.org", "250 ok")
+    copy = {p.name: p.read_bytes() for p in tmp_path.glob("ledger.sqlite3*")}
+    with Ledger(tmp_path) as run:  # a later run
+        run.sending(ISSUE, "b@x.org")
+        run.landed(ISSUE, "b@x.org", "250 ok")
+    for path in tmp_path.glob("ledger.sqlite3*"):
+        path.unlink()
+    for name, data in copy.items():  # the old copy comes back: its mark was closed
+        (tmp_path / name).write_bytes(data)
+    with Ledger(tmp_path, read_only=True) as reader:
+        assert reader.states(ISSUE) == {"a@x.org": DELIVERED, "b@x.org": PENDING}
+        assessment = assess(tmp_path, reader, IssueFacts(ISSUE, 1, "2026-11-20", "The Weekly"), {})
+    assert assessment.gaps == {DELIVERED: 1}  # refused, as a lost ledger is: `digest recover`

@@ -24,6 +24,7 @@ from smtp_server import make_issue, make_workspace, write_readers
 from digestcli.delivery import Backoff, OutboxTransport, SendInterrupted, SendStopped, send_issue
 from digestcli.delivery.outbox import filesystem_sync, filesystem_type
 from digestcli.errors import DeliveryError
+from digestcli.state.journal import Journal
 from digestcli.state.ledger import DELIVERED, PENDING, SENDING, UNKNOWN, Ledger
 
 TESTS = Path(__file__).resolve().parent
@@ -132,27 +133,24 @@ def test_the_outbox_is_synced_before_a_delivery_is_written(
     written: list[str] = []
     early: list[str] = []
 
-    # Every statement the ledger runs, seen as it runs: a delivery written for a message not yet
-    # synced is caught at its UPDATE, before the COMMIT that would make it so.
-    sync_with = Ledger.sync_with
+    # Every line the journal (the ledger's write-ahead record, where a delivery is said first) is
+    # given, seen before it is written: a delivery said for a message not yet synced is caught.
+    append = Journal._append
 
-    def watched(ledger: Ledger, sync: object) -> None:
-        sync_with(ledger, sync)  # type: ignore[arg-type]
+    def watched(journal: Journal, issue_id: str, text: str) -> None:
+        for line in text.splitlines():
+            fields = line.split("\t")
+            if fields[0] == "reader" and fields[2] == DELIVERED:
+                written.append(fields[3])
+                if fields[3] not in transport.synced:
+                    early.append(fields[3])
+        append(journal, issue_id, text)
 
-        def trace(sql: str) -> None:
-            if sql.startswith("UPDATE delivery SET state = 'delivered'"):
-                address = sql.rsplit("address = '", 1)[1].rstrip("'")
-                written.append(address)
-                if address not in transport.synced:
-                    early.append(address)
-
-        ledger._db.set_trace_callback(trace)
-
-    monkeypatch.setattr(Ledger, "sync_with", watched)
+    monkeypatch.setattr(Journal, "_append", watched)
     monkeypatch.setattr(os, "fsync", transport.fsync)
     summary = send_issue(ISSUE, make_workspace(tmp_path, transport="outbox"), transport=transport)
     assert summary.delivered == 300
-    assert sorted(written) == addresses  # the trace saw every delivery written
+    assert sorted(written) == addresses  # every delivery was said, once
     assert early == []
     assert transport.synced == set(addresses)
     # In groups: far fewer syncs than messages (each group shares the folder's sync).

@@ -1,6 +1,7 @@
 """What makes a send cheap per message without weakening what the ledger promises: a delivery
-written with the next reader's `sending` (one commit a message), readers taken and built a few at a
-time, a progress callback that costs nothing per message; and the counts still exact."""
+said with the next reader's `sending` (one append to the journal a message, the rows written in
+groups), readers taken and built a few at a time, a progress callback that costs nothing per
+message; and the counts still exact."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from smtp_server import ScriptedHandler, SmtpServer, make_issue, make_workspace,
 
 from digestcli.delivery import Backoff, SendInterrupted, send_issue
 from digestcli.delivery.workers import throttled
+from digestcli.state import ledger as ledger_module
 from digestcli.state.journal import Journal
 from digestcli.state.ledger import DELIVERED, FAILED, PENDING, SENDING, UNKNOWN, Ledger
 
@@ -27,29 +29,37 @@ def on_disk(state: Path, issue_id: str = ISSUE.issue_id) -> dict[str, str]:
         return dict(rows.fetchall())
 
 
-def test_a_delivery_is_written_with_the_next_sending_in_one_commit(tmp_path: Path):
+def journal_lines(state: Path, issue_id: str) -> list[list[str]]:
+    """[state, address] of each reader line of the issue's journal, in order."""
+    lines = (state / "journal" / f"{issue_id}.log").read_text().splitlines()
+    return [line.split("\t")[2:4] for line in lines if line.startswith("reader")]
+
+
+def test_a_delivery_is_said_with_the_next_sending_in_one_append_and_written_in_a_group(tmp_path: Path):
     with Ledger(tmp_path) as ledger:
         ledger.plan("i", ["a@x.org", "b@x.org", "c@x.org"], {})
         ledger.sending("i", "a@x.org")
         ledger.landed("i", "a@x.org", "250 ok")
-        # Not written yet: until then the row says sending, what a kill would leave (unknown).
-        assert on_disk(tmp_path, "i")["a@x.org"] == SENDING
+        # Not said yet: until then the journal says sending, what a kill would leave (unknown).
+        assert journal_lines(tmp_path, "i") == [["sending", "a@x.org"]]
         ledger.sending("i", "b@x.org")
-        assert on_disk(tmp_path, "i") == {"a@x.org": DELIVERED, "b@x.org": SENDING, "c@x.org": PENDING}
+        assert journal_lines(tmp_path, "i")[1:] == [["delivered", "a@x.org"], ["sending", "b@x.org"]]
+        # The rows follow in a group: the file itself does not have them yet...
+        assert set(on_disk(tmp_path, "i").values()) == {PENDING}
+        # ... and the writer's own reads write them first.
         entry = ledger.entry("i", "a@x.org")
-        assert entry is not None and (entry.attempts, entry.reply) == (1, "250 ok")
+        assert entry is not None and (entry.state, entry.attempts, entry.reply) == (DELIVERED, 1, "250 ok")
+        assert on_disk(tmp_path, "i") == {"a@x.org": DELIVERED, "b@x.org": SENDING, "c@x.org": PENDING}
         ledger.landed("i", "b@x.org", "250 ok too")
         assert ledger.flush() == 1 and ledger.flush() == 0
         assert on_disk(tmp_path, "i")["b@x.org"] == DELIVERED
         ledger.sending("i", "c@x.org")
         ledger.landed("i", "c@x.org", "250")
     assert on_disk(tmp_path, "i")["c@x.org"] == DELIVERED  # close() writes what is left
-    # The journal says the same, in the order the ledger wrote it.
+    # The journal says the same, in the order the ledger said it.
     replay = Journal(tmp_path).replay("i")
     assert replay.states == dict.fromkeys(["a@x.org", "b@x.org", "c@x.org"], DELIVERED)
-    lines = (tmp_path / "journal" / "i.log").read_text().splitlines()
-    reader_lines = [line.split("\t")[2:4] for line in lines if line.startswith("reader")]
-    assert reader_lines == [
+    assert journal_lines(tmp_path, "i") == [
         ["sending", "a@x.org"],
         ["delivered", "a@x.org"],
         ["sending", "b@x.org"],
@@ -57,6 +67,29 @@ def test_a_delivery_is_written_with_the_next_sending_in_one_commit(tmp_path: Pat
         ["sending", "c@x.org"],
         ["delivered", "c@x.org"],
     ]
+    # ... and the run's mark is closed at the journal's end: nothing is left to catch up.
+    with sqlite3.connect(tmp_path / "ledger.sqlite3") as db:
+        mark = db.execute("SELECT applied, open FROM journal_mark WHERE issue_id = 'i'").fetchone()
+    assert mark == ((tmp_path / "journal" / "i.log").stat().st_size, 0)
+
+
+def test_rows_are_written_once_a_group_waits(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setattr(ledger_module, "GROUP", 4)
+    readers = [f"r{n}@x.org" for n in range(7)]
+    with Ledger(tmp_path) as ledger:
+        ledger.plan("i", readers, {})
+        for address in readers[:3]:
+            ledger.sending("i", address)
+            ledger.landed("i", address, "250")
+        # Five rows said (three sending, two delivered), none written yet: the group is full.
+        assert set(on_disk(tmp_path, "i").values()) == {PENDING}
+        ledger.sending("i", readers[3])  # writes the five first, then says r2's delivery and r3
+        assert on_disk(tmp_path, "i") == {
+            "r0@x.org": DELIVERED,
+            "r1@x.org": DELIVERED,
+            "r2@x.org": SENDING,
+            **dict.fromkeys(readers[3:], PENDING),
+        }
 
 
 def test_a_kill_before_the_delivery_is_written_leaves_the_reader_unknown_never_delivered(tmp_path: Path):

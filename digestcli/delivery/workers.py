@@ -1,9 +1,9 @@
 """The send's worker threads: one per connection, each taking readers from a shared queue, trying
 each until it has an outcome, and keeping the ledger and the summary exact whatever stops them.
 
-A reader's row is committed ``sending`` only once the server has accepted the recipient and DATA
-(the transport's ``before_data``), and settled once the server answers: a refusal at once, a
-delivery with the next reader's ``sending`` (one commit a message; ``Ledger.landed``), before
+A reader is recorded ``sending`` only once the server has accepted the recipient and DATA (the
+transport's ``before_data``), and settled once the server answers: a refusal at once, a delivery
+with the next reader's ``sending`` (one append to the journal a message; ``Ledger.landed``), before
 anything that may wait, or by a timer once it has waited ``Ledger.flush_stale``'s bound (a server
 slow to answer the next message's commands); see ``state.ledger`` for why that makes a killed run
 safe to resume.
@@ -473,7 +473,7 @@ class Dispatch:
     def _take_off(self, worker: _Worker, reader: Subscriber) -> None:
         """``before_data``: the data is about to leave. Record it so, unless the run is stopping.
 
-        In flight only once ``sending`` is committed (a ledger that fails here leaves the reader
+        In flight only once ``sending`` is recorded (a ledger that fails here leaves the reader
         pending: nothing went out); and a stop that came meanwhile still keeps the data in."""
         if self.stop.is_set():
             raise Stopping()

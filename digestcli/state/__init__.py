@@ -132,7 +132,7 @@ def send_lock(state_dir: Path) -> Iterator[None]:
     with open(path, "a+", encoding="utf-8") as handle:
         if fcntl is not None:
             try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                _flock_soon(handle.fileno())
             except BlockingIOError:
                 handle.seek(0)
                 holder = handle.read().strip() or "unknown"
@@ -146,6 +146,45 @@ def send_lock(state_dir: Path) -> Iterator[None]:
         handle.write(f"{os.getpid()}\n")
         handle.flush()
         yield  # the kernel drops the lock when the file closes, or the process dies
+
+
+def _flock_soon(fd: int, patience: float = 1.0) -> None:
+    """The send lock, waiting ``patience`` seconds at most: a program reading the ledger holds it
+    for a moment when it catches the ledger up (``no_send_running``); a send holds it throughout.
+    Raises BlockingIOError when it is still held."""
+    import time
+
+    deadline = time.monotonic() + patience
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                raise
+            time.sleep(0.05)
+
+
+@contextlib.contextmanager
+def no_send_running(state_dir: Path) -> Iterator[bool]:
+    """True, holding the send lock meanwhile, when no send (nor ledger recovery) runs in the
+    workspace; False when one does, this process's own included. Never waits, never raises for
+    the lock: for what may be done only while no send runs, and can be left undone."""
+    if fcntl is None:
+        yield True
+        return
+    try:
+        handle = open(state_dir / LOCK_FILE, "a+", encoding="utf-8")  # noqa: SIM115 (closed below)
+    except OSError:
+        yield False
+        return
+    with handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            yield False
+            return
+        yield True
 
 
 SKIPPED_ROWS = "skipped-rows.txt"

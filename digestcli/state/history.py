@@ -203,9 +203,7 @@ def assess(
         had_it = sum(1 for state in states.values() if state in _HAS_IT)
     else:
         where = ledger.path if ledger is not None else None
-        gaps, had_it = _compare(
-            state_dir, where, rows_of or issue.issue_id, Journal(state_dir).path(issue.issue_id)
-        )
+        gaps, had_it = _compare(state_dir, where, issue.issue_id, rows_of or issue.issue_id)
     sent = ledger.sent_issues() if ledger is not None else {}
     conflicts = identity_problems(issue, Identities({}, sent))
     changed: list[str] = []
@@ -229,7 +227,7 @@ def _rank_sql(column: str) -> str:
 
 
 def _compare(
-    state_dir: Path, ledger_path: Path | None, rows_of: str, journal_path: Path
+    state_dir: Path, ledger_path: Path | None, issue_id: str, rows_of: str
 ) -> tuple[Counter[str], int]:
     """``journal_gaps`` and how many readers the ledger says may have the issue, read from the
     ledger file and the journal as they are: the journal's replay goes to a scratch SQLite file
@@ -237,17 +235,29 @@ def _compare(
     import sqlite3  # here: `digest lint` reads no state file unless there is one
 
     from digestcli.state import state_file_error
-    from digestcli.state.journal import reader_states
+    from digestcli.state.journal import Journal, reader_states
     from digestcli.subscribers import scratch_database
 
     has_it = ", ".join(f"'{state}'" for state in _HAS_IT)
     gaps: Counter[str] = Counter()
+    journal_path = Journal(state_dir).path(issue_id)
     if not journal_path.is_file() or journal_path.stat().st_size == 0:
         if ledger_path is None:
             return gaps, 0
         try:
             with contextlib.closing(_read_only(ledger_path)) as db:
                 return gaps, _had_it(db, "main", rows_of, has_it)
+        except sqlite3.Error as exc:
+            raise state_file_error(exc, ledger_path, "ledger") from None
+    # A run's lines past its open mark are that run's, still writing its rows or killed before
+    # they caught up (a send catches up first, under the lock): no gap, whatever they say.
+    stop = None
+    if ledger_path is not None:
+        from digestcli.state.ledger import open_mark
+
+        try:
+            with contextlib.closing(_read_only(ledger_path)) as ledger_db:
+                stop = open_mark(ledger_db, "main", issue_id)
         except sqlite3.Error as exc:
             raise state_file_error(exc, ledger_path, "ledger") from None
     with scratch_database(state_dir, "journal") as db:
@@ -257,7 +267,7 @@ def _compare(
             " ON CONFLICT (address) DO UPDATE SET state = excluded.state"
         )
         db.execute("BEGIN")
-        for batch in reader_states(journal_path):
+        for batch in reader_states(journal_path, stop=stop):
             batch.sort(key=_address)  # stable: a reader's lines stay in the order written
             db.executemany(upsert, batch)
         db.execute("COMMIT")

@@ -99,6 +99,32 @@ class Journal:
             while data:  # a short write (a full disk) raises on the next try, never passes unseen
                 data = data[os.write(fd, data) :]
 
+    def position(self, issue_id: str) -> int:
+        """Where the issue's journal ends now (its size, the file made if there is none): what the
+        ledger's rows include once it has written what it said (``Ledger``'s mark)."""
+        with self._lock:
+            fd = self._files.get(issue_id)
+            if fd is None:
+                fd = self._open(issue_id)
+            return os.lseek(fd, 0, os.SEEK_END)
+
+    def tail(self, issue_id: str, start: int) -> tuple[list[tuple[str, str, str]], int]:
+        """(state, address, reply) of each whole reader line from byte ``start`` of the issue's
+        journal to its end, in the order written, and where that end is: what a run killed before
+        its ledger caught up wrote only here (see ``Ledger.catch_up``). Nothing when there is no
+        journal or it is shorter than ``start`` (then it is not the journal the ledger knew)."""
+        try:
+            with self.path(issue_id).open("rb") as handle:
+                size = os.fstat(handle.fileno()).st_size
+                if size <= start:
+                    return [], max(size, start)
+                handle.seek(start)
+                text = handle.read(size - start).decode("utf-8", errors="replace")
+        except FileNotFoundError:
+            return [], start
+        lines = [(state, address, reply or "") for state, address, reply in _TAIL_LINE.findall(text)]
+        return lines, size
+
     def _open(self, issue_id: str) -> int:
         self.folder.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path(issue_id), os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600)
@@ -128,29 +154,36 @@ class Journal:
 
 # A whole reader line (one a crash did not tear: it ends in its `.` field): its state and address.
 _READER_LINE = re.compile(r"^reader\t[^\t\n]*\t([^\t\n]*)\t([^\t\n]*)(?:\t[^\n]*)?\t\.$", re.MULTILINE)
+# The same, with the reply (empty for `sending`).
+_TAIL_LINE = re.compile(r"^reader\t[^\t\n]*\t([^\t\n]*)\t([^\t\n]*)\t([^\t\n]*)\t\.$", re.MULTILINE)
 
 
-def reader_states(path: Path, size: int = 1 << 20) -> Iterator[list[tuple[str, str]]]:
+def reader_states(
+    path: Path, size: int = 1 << 20, *, stop: int | None = None
+) -> Iterator[list[tuple[str, str]]]:
     """(state, address) of each whole reader line of one journal file, in the order written (a
-    reader's last line is its state), a batch at a time (about ``size`` characters of the file
-    each); nothing when there is no file. A journal of a million readers is never held in memory,
-    and its lines are found by one regular expression, not by Python code per line."""
+    reader's last line is its state), a batch at a time (about ``size`` bytes of the file each),
+    up to byte ``stop`` (to the end when None); nothing when there is no file. A journal of a
+    million readers is never held in memory, and its lines are found by one regular expression,
+    not by Python code per line."""
     try:
-        handle = path.open("r", encoding="utf-8", errors="replace", newline="\n")
+        handle = path.open("rb")
     except FileNotFoundError:
         return
     with handle:
-        rest = ""
-        while True:
-            text = handle.read(size)
-            if not text:
+        rest = b""
+        left = -1 if stop is None else stop
+        while left:
+            data = handle.read(size if left < 0 else min(size, left))
+            if not data:
                 break
-            text = rest + text
-            end = text.rfind("\n") + 1
-            text, rest = text[:end], text[end:]
-            yield _READER_LINE.findall(text)
+            left = -1 if left < 0 else left - len(data)
+            data = rest + data
+            end = data.rfind(b"\n") + 1  # whole lines only: a character is never cut in two
+            data, rest = data[:end], data[end:]
+            yield _READER_LINE.findall(data.decode("utf-8", errors="replace"))
         if rest:
-            yield _READER_LINE.findall(rest)
+            yield _READER_LINE.findall(rest.decode("utf-8", errors="replace"))
 
 
 def _replay(path: Path, issue_id: str) -> Replay:

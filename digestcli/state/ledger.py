@@ -2,9 +2,9 @@
 and a register of the issues sent, with what each run sent.
 
 A send resumes from the ledger, so it must never claim more than it knows. The rule that makes a
-SIGKILL safe: a row is committed as ``sending`` only once the server has accepted the recipient and
-the data is about to leave (before that, a kill leaves it ``pending``: nothing went out), and as
-``delivered`` only after the server's 250. A row still ``sending`` when a new run starts was in
+SIGKILL safe: a reader is recorded as ``sending`` only once the server has accepted the recipient
+and the data is about to leave (before that, a kill leaves it ``pending``: nothing went out), and
+as ``delivered`` only after the server's 250. A row still ``sending`` when a new run starts was in
 flight when the last one died; it becomes ``unknown`` (perhaps delivered, perhaps not) and is sent
 again only when the editor asks for it.
 
@@ -12,26 +12,37 @@ Issues are keyed on their id (``Issue.issue_id``), not the draft's file name, so
 draft keeps its ledger. Every reader state written here is also appended to the issue's journal
 (``journal``), which is what notices a lost ledger and rebuilds it.
 
-Writes are small transactions (WAL, synchronous=NORMAL: a commit survives the process being
-killed, which is the failure that matters here; only a power cut can lose the last few). A send
-writes one per message: a delivery (``landed``) is committed with the next ``sending``, which
-must be committed before its data leaves anyway, or by ``flush()`` when no message follows soon,
-or by ``flush_stale()`` once it has waited ``STALE`` seconds (a server slow to answer the next
-message's commands: the send calls it on a timer). Until then the delivered row says ``sending``,
-so a kill meanwhile makes it ``unknown``, never ``delivered`` wrongly, and never more rows than
-there are connections: each connection's previous reader is written with its next. Batching more
-than that would make a kill turn a whole batch into ``unknown``.
+A send's reader states are written ahead to the journal, the ledger's write-ahead record: a
+reader's ``sending`` is one append there (one ``write``, which a SIGKILL cannot undo), made before
+the message's data may leave, and the rows follow into SQLite in groups (``GROUP`` rows, or once
+the oldest has waited ``STALE`` seconds), each group's transaction also moving the issue's mark
+(``journal_mark``: how many bytes of the journal the rows include, and whether a run is writing
+them). A run that ends closes its mark; one that is killed leaves it open, and the journal's lines
+past it are written into the rows (``catch_up``) before anyone reads or writes them again: by the
+next send under the send lock (``recover``), or by any program that opens the ledger while no send
+runs. So every row reads as if each state had been committed on its own, for about a third of
+the cost of a commit a message.
 
-A transport whose messages must reach the disk before their delivery is committed (the outbox)
-gives ``sync_with`` its ``sync``: every write of deliveries calls it first. Those deliveries are
-written in groups (``SYNC_GROUP``, or ``STALE`` seconds), so that each sync is shared: a kill
-meanwhile turns up to a group into ``unknown``.
+A delivery (``landed``) is appended with the next ``sending``, which must be appended before its
+data leaves anyway, or by ``flush()`` when no message follows soon, or by ``flush_stale()`` once it
+has waited ``STALE`` seconds (a server slow to answer the next message's commands: the send calls
+it on a timer). Until then the journal says ``sending``, so a kill meanwhile makes the reader
+``unknown``, never ``delivered`` wrongly, and never more readers than there are connections.
+
+A transport whose messages must reach the disk before their delivery is said (the outbox) gives
+``sync_with`` its ``sync``: every append of deliveries calls it first. Those deliveries are said
+in groups (``SYNC_GROUP``, or ``STALE`` seconds), so that each sync is shared: a kill meanwhile
+turns up to a group into ``unknown``.
+
+SQLite runs in WAL mode with synchronous=NORMAL, and the journal is not synced line by line: a
+state survives the process being killed, which is the failure that matters here; only a power cut
+can lose the last few.
 """
 
 from __future__ import annotations
 
 import contextlib
-import functools
+import os
 import sqlite3
 import threading
 import time
@@ -52,15 +63,18 @@ from digestcli.state import (
     STATES,
     UNKNOWN,
     make_state_dir,
+    no_send_running,
     rank,
     state_file_error,
 )
 from digestcli.state.journal import Journal
 
-# A delivery not yet written is written after waiting this long (seconds), whatever comes next.
+# A delivery not yet said, or a row not yet written, is after waiting this long (seconds).
 STALE = 0.05
 # Deliveries a transport's sync (see sync_with) is shared by, at most.
 SYNC_GROUP = 64
+# Rows the journal may be ahead of SQLite by, at most (about two a message: a delivery, a sending).
+GROUP = 128
 
 SCHEMA_VERSION = 2  # 1: rows keyed on the draft's file name, no issue register
 _SCHEMA = """
@@ -91,39 +105,37 @@ CREATE TABLE IF NOT EXISTS delivery (
     updated REAL NOT NULL,
     PRIMARY KEY (issue_id, address)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS journal_mark (
+    issue_id TEXT PRIMARY KEY,
+    applied INTEGER NOT NULL,    -- bytes of the issue's journal the delivery rows include
+    open INTEGER NOT NULL        -- 1 while a run writes the rows after its journal (see catch_up)
+) WITHOUT ROWID;
 """
 
 
-_SENDING = (
-    "UPDATE delivery SET state = ?, attempts = attempts + 1, updated = ? WHERE issue_id = ? AND address = ?"
-)
-_DELIVERED = "UPDATE delivery SET state = ?, reply = ?, updated = ? WHERE issue_id = ? AND address = ?"
-# A reader a send reaches with no row yet (add_pending writes them ahead; this is the guarantee).
-# Deliveries written with the next `sending` in one statement (its own transaction: a multi-row
-# upsert), when fewer than this many and no sync is shared by them; a group (the outbox's) gets a
-# transaction of UPDATEs.
-_ONE_STATEMENT = 8
-
-
-@functools.cache
-def _upsert(rows: int) -> str:
-    """``rows`` rows of (issue_id, address, state, attempts, reply, created, updated), written as
-    _DELIVERED (attempts 0: the reply kept) and _SENDING/_NEW_SENDING (attempts 1: one more, the
-    last reply left as it was) would write them."""
-    return (
-        "INSERT INTO delivery (issue_id, address, state, attempts, reply, created, updated) VALUES "
-        + ", ".join(["(?, ?, ?, ?, ?, ?, ?)"] * rows)
-        + " ON CONFLICT (issue_id, address) DO UPDATE SET state = excluded.state,"
-        " attempts = delivery.attempts + excluded.attempts,"
-        " reply = CASE WHEN excluded.attempts THEN delivery.reply ELSE excluded.reply END,"
-        " updated = excluded.updated"
-    )
-
-
-_NEW_SENDING = (
+# A row as a send writes it from its journal (see _row): (issue_id, address, state, attempts,
+# reply, created, updated). attempts 1: a `sending`, one attempt more, the last reply kept; 0: an
+# outcome, its reply written. A reader with no row yet gets one (add_pending writes them ahead;
+# this is the guarantee).
+_UPSERT = (
     "INSERT INTO delivery (issue_id, address, state, attempts, reply, created, updated)"
-    " VALUES (?, ?, ?, 1, '', ?, ?)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?)"
+    " ON CONFLICT (issue_id, address) DO UPDATE SET state = excluded.state,"
+    " attempts = delivery.attempts + excluded.attempts,"
+    " reply = CASE WHEN excluded.attempts THEN delivery.reply ELSE excluded.reply END,"
+    " updated = excluded.updated"
 )
+_MARK = (
+    "INSERT INTO journal_mark (issue_id, applied, open) VALUES (?, ?, ?)"
+    " ON CONFLICT (issue_id) DO UPDATE SET applied = excluded.applied, open = excluded.open"
+)
+
+
+def _row(issue_id: str, state: str, address: str, reply: str, now: float) -> tuple[Any, ...]:
+    """The row _UPSERT writes for a journal line (issue, state, address, reply)."""
+    if state == SENDING:
+        return (issue_id, address, SENDING, 1, "", now, now)
+    return (issue_id, address, state, 0, reply, now, now)
 
 
 class Entry(NamedTuple):
@@ -184,7 +196,9 @@ class Ledger:
     """The ledger of a workspace. Safe to share between threads: writes take a lock.
 
     ``read_only`` opens an existing ledger for reading and changes nothing, not even its schema
-    (``digest status``, planning before a send, a dry run).
+    (``digest status``, planning before a send, a dry run), but for one thing: the rows a killed
+    run left only in its journal are written into it first (``catch_up``), when no send runs and
+    the file can be written, so that what is read is what happened.
     """
 
     busy_timeout = 30.0  # seconds to wait for another program's write to finish
@@ -193,12 +207,17 @@ class Ledger:
         self.path = Path(state_dir) / LEDGER_DB
         self.journal = Journal(state_dir)
         self._lock = threading.Lock()
-        # (issue id, address, reply, when) of deliveries not yet written (see landed()): appended
+        # (issue id, address, reply, when) of deliveries not yet said (see landed()): appended
         # by worker threads without the lock (a deque's append and popleft are atomic), drained by
-        # the writer with it, so that a delivery never waits on another thread's commit.
+        # the writer with it, so that a delivery never waits on another thread's write.
         self._landed: deque[tuple[str, str, str, float]] = deque()
+        # Rows said in the journal and not yet written here (see _write_group), oldest first, and
+        # since when (time.monotonic()) the oldest has waited.
+        self._unwritten: list[tuple[Any, ...]] = []
+        self._unwritten_since = 0.0
+        self._marked: set[str] = set()  # issues whose journal mark this ledger opened
         self._sync: Callable[[], None] | None = None  # see sync_with
-        # (issue id, address) of deliveries a failed sync kept from being written (see unsynced).
+        # (issue id, address) of deliveries a failed sync kept from being said (see unsynced).
         self._unsynced: list[tuple[str, str]] = []
         try:
             if read_only:
@@ -206,6 +225,11 @@ class Ledger:
                 self._db = sqlite3.connect(
                     uri, uri=True, timeout=self.busy_timeout, isolation_level=None, check_same_thread=False
                 )
+                if self._behind() and os.access(self.path, os.W_OK) and os.access(self.path.parent, os.W_OK):
+                    with no_send_running(self.path.parent) as free:
+                        if free:
+                            with Ledger(state_dir) as writer:
+                                writer.catch_up()
                 return
             make_state_dir(self.path.parent)
             # isolation_level=None: every statement outside BEGIN...COMMIT commits on its own.
@@ -217,17 +241,84 @@ class Ledger:
             self._db.executescript(_SCHEMA)
             if self._db.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
                 self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            if self._behind():
+                with no_send_running(self.path.parent) as free:
+                    if free:
+                        self._catch_up()
         except sqlite3.Error as exc:
             raise state_file_error(exc, self.path, "ledger") from None
 
     def close(self) -> None:
         try:
-            if self._landed:
-                self.flush()
+            self._finish()
         finally:
             with self._lock:
                 self._db.close()
             self.journal.close()
+
+    @_guarded
+    def _finish(self) -> None:
+        """Everything said is written, and the marks this ledger opened are closed: the rows and
+        the journal agree, and nothing is left for ``catch_up``."""
+        with self._lock:
+            if self._landed:
+                self._say_landed(None)
+            self._write_group()
+            if self._marked:
+                self._db.execute("BEGIN IMMEDIATE")
+                try:
+                    for issue_id in self._marked:
+                        self._db.execute(_MARK, (issue_id, self.journal.position(issue_id), 0))
+                    self._db.execute("COMMIT")
+                except BaseException:
+                    self._db.execute("ROLLBACK")
+                    raise
+                self._marked.clear()
+
+    def _behind(self) -> bool:
+        """Whether a run left journal lines past its mark (see ``catch_up``); cheap."""
+        try:
+            marks = self._db.execute("SELECT issue_id, applied FROM journal_mark WHERE open").fetchall()
+        except sqlite3.OperationalError as exc:
+            if "no such table" in str(exc):
+                return False  # a ledger older than the mark
+            raise
+        for issue_id, applied in marks:
+            with contextlib.suppress(OSError):
+                if self.journal.path(issue_id).stat().st_size > applied:
+                    return True
+        return False
+
+    @_guarded
+    def catch_up(self) -> int:
+        """Write into the rows what a run that was killed said only in its journal (the lines past
+        its open mark), as the run would have written them, and close its mark; how many lines.
+        Call it while holding the send lock: a live run's mark is open too."""
+        with self._lock:
+            return self._catch_up()
+
+    def _catch_up(self) -> int:
+        try:
+            marks = self._db.execute("SELECT issue_id, applied FROM journal_mark WHERE open").fetchall()
+        except sqlite3.OperationalError as exc:
+            if "no such table" in str(exc):
+                return 0
+            raise
+        count = 0
+        for issue_id, applied in marks:
+            lines, end = self.journal.tail(issue_id, applied)
+            now = time.time()
+            rows = [_row(issue_id, *line, now) for line in lines if line[0] in STATES]
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.executemany(_UPSERT, rows)
+                self._db.execute(_MARK, (issue_id, end, 0))
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            count += len(rows)
+        return count
 
     def __enter__(self) -> Ledger:
         return self
@@ -241,6 +332,7 @@ class Ledger:
     def states(self, issue_id: str) -> dict[str, str]:
         """address -> state for every reader the issue has a row for."""
         with self._lock:
+            self._write_group()
             rows = self._db.execute("SELECT address, state FROM delivery WHERE issue_id = ?", (issue_id,))
             return dict(rows.fetchall())
 
@@ -265,6 +357,7 @@ class Ledger:
     @_guarded
     def entry(self, issue_id: str, address: str) -> Entry | None:
         with self._lock:
+            self._write_group()
             row = self._db.execute(
                 "SELECT issue_id, address, state, attempts, reply, updated FROM delivery"
                 " WHERE issue_id = ? AND address = ?",
@@ -276,6 +369,7 @@ class Ledger:
     def count(self, issue_id: str) -> int:
         """How many readers the issue has a row for."""
         with self._lock:
+            self._write_group()
             found = self._db.execute("SELECT COUNT(*) FROM delivery WHERE issue_id = ?", (issue_id,))
             return int(found.fetchone()[0])
 
@@ -283,6 +377,7 @@ class Ledger:
     def chunk(self, issue_id: str, after: str, size: int) -> list[tuple[str, str]]:
         """(address, state) of up to ``size`` of the issue's rows, the next after ``after`` by address."""
         with self._lock:
+            self._write_group()
             return self._db.execute(
                 "SELECT address, state FROM delivery WHERE issue_id = ? AND address > ?"
                 " ORDER BY address LIMIT ?",
@@ -293,12 +388,14 @@ class Ledger:
     def issues(self) -> list[str]:
         """Every issue the ledger knows, oldest first."""
         with self._lock:
+            self._write_group()
             rows = self._db.execute("SELECT issue_id FROM delivery GROUP BY issue_id ORDER BY MIN(created)")
             return [issue_id for (issue_id,) in rows]
 
     @_guarded
     def status(self, issue_id: str) -> IssueStatus:
         with self._lock:
+            self._write_group()
             counts = dict.fromkeys(STATES, 0)
             rows = self._db.execute(
                 "SELECT state, COUNT(*), MIN(created), MAX(updated) FROM delivery"
@@ -331,11 +428,14 @@ class Ledger:
 
     @_guarded
     def recover(self) -> int:
-        """Turn every row left ``sending`` by a run that died into ``unknown``; how many there were.
+        """Turn every row left ``sending`` by a run that died into ``unknown``, once what it said
+        only in its journal is written (``catch_up``); how many there were.
 
         Call it only while holding the send lock: a live run's rows are ``sending`` too.
         """
         with self._lock:
+            self._write_group()
+            self._catch_up()
             cursor = self._db.execute(
                 "UPDATE delivery SET state = ?, reply = 'in flight when an earlier send stopped', updated = ?"
                 " WHERE state = ?",
@@ -352,6 +452,7 @@ class Ledger:
         a send records its plan with ``plan_from``, which reads the same from a file.
         """
         with self._lock:
+            self._write_group()
             db = self._db
             db.execute("CREATE TEMP TABLE IF NOT EXISTS plan_wanted (address TEXT PRIMARY KEY) WITHOUT ROWID")
             db.execute(
@@ -388,6 +489,7 @@ class Ledger:
         if not (wanted.isidentifier() and skipped.isidentifier()):
             raise ValueError(f"not table names: {wanted!r}, {skipped!r}")
         with self._lock:
+            self._write_group()
             db = self._db
             db.execute("ATTACH DATABASE ? AS plan", (str(path),))
             try:
@@ -448,52 +550,58 @@ class Ledger:
 
     @_guarded
     def sending(self, issue_id: str, address: str) -> None:
-        """Committed before the message's data may leave: the crash-safety line. The deliveries
-        ``landed`` since the last write are committed with it, in the same transaction (with a
-        ``sync_with``, only a group's worth)."""
+        """Said before the message's data may leave: the crash-safety line. The deliveries
+        ``landed`` since the last are said with it, in the same append (with a ``sync_with``, only
+        a group's worth)."""
         with self._lock:
-            landed = self._landed
-            if self._sync is not None and len(landed) < SYNC_GROUP and not self._stale(STALE):
-                self._set_sending(issue_id, address)  # the deliveries wait for their group
-                self._note(issue_id, SENDING, address)
-                return
-            self._write_landed((issue_id, address))
+            if len(self._unwritten) >= GROUP:
+                self._write_group()  # before this reader is said: a failure leaves it pending
+            if self._sync is not None and len(self._landed) < SYNC_GROUP and not self._stale(STALE):
+                self._say([(issue_id, SENDING, address, "")])  # the deliveries wait for their group
+            else:
+                self._say_landed((issue_id, address))
 
     def landed(self, issue_id: str, address: str, reply: str) -> None:
-        """The server took the message of a reader whose row says ``sending``: written as
-        ``delivered`` with the next ``sending`` (one commit for the two), by ``flush()``, or by
-        ``flush_stale()``. Until then the row says ``sending``, which a killed run leaves as
-        ``unknown``."""
+        """The server took the message of a reader said to be ``sending``: said ``delivered`` with
+        the next ``sending`` (one append for the two), by ``flush()``, or by ``flush_stale()``.
+        Until then the journal says ``sending``, which a killed run leaves as ``unknown``."""
         self._landed.append((issue_id, address, reply, time.monotonic()))
 
     def unsynced(self) -> list[tuple[str, str]]:
-        """(issue id, address) of the deliveries a failed sync kept from being written since the
-        last call: their rows stay ``sending``, which the next run makes ``unknown``."""
+        """(issue id, address) of the deliveries a failed sync kept from being said since the
+        last call: they stay ``sending``, which the next run makes ``unknown``."""
         with self._lock:
             taken, self._unsynced = self._unsynced, []
         return taken
 
     def sync_with(self, sync: Callable[[], None] | None) -> None:
-        """``sync()`` is called before every write of deliveries, and must raise if what it makes
+        """``sync()`` is called before every append of deliveries, and must raise if what it makes
         durable may not be: a transport's messages reach the disk before the ledger says they
         were delivered (the outbox's, for a power cut). None: no sync."""
         self._sync = sync
 
     @_guarded
     def flush(self) -> int:
-        """Write the deliveries ``landed`` and not yet written; how many there were."""
+        """Say and write the deliveries ``landed`` and not yet said, and write every row said;
+        how many deliveries there were."""
         with self._lock:
-            return self._write_landed(None)
+            count = self._say_landed(None)
+            self._write_group()
+            return count
 
     @_guarded
     def flush_stale(self, age: float = STALE) -> int:
-        """``flush()``, if a delivery not yet written has waited ``age`` seconds or more: what a
-        send calls on a timer, so that a server slow to answer the next message does not keep a
-        delivery unwritten. How many were written. Cheap when none has waited (no lock taken)."""
-        if not self._stale(age):
+        """``flush()``, if a delivery not yet said or a row not yet written has waited ``age``
+        seconds or more: what a send calls on a timer, so that a server slow to answer the next
+        message keeps no delivery unsaid, and another program reading the ledger (``digest
+        status``) is never long behind. How many deliveries were said. Cheap when none has waited
+        (no lock taken)."""
+        if not self._stale(age) and not (self._unwritten and time.monotonic() - self._unwritten_since >= age):
             return 0
         with self._lock:
-            return self._write_landed(None)
+            count = self._say_landed(None)
+            self._write_group()
+            return count
 
     def _stale(self, age: float) -> bool:
         try:
@@ -502,64 +610,80 @@ class Ledger:
             return False
         return time.monotonic() - oldest >= age
 
-    def _set_sending(self, issue_id: str, address: str) -> None:
-        """The row says ``sending``, one attempt more; a reader with no row yet gets one (lock held)."""
-        now = time.time()
-        if not self._db.execute(_SENDING, (SENDING, now, issue_id, address)).rowcount:
-            self._db.execute(_NEW_SENDING, (issue_id, address, SENDING, now, now))
-
-    def _write_landed(self, sending: tuple[str, str] | None) -> int:
-        """The deliveries landed, and then ``sending`` (issue id, address), in one transaction;
-        then in the journal, after the ledger as ``record`` does for what says as much as
-        ``sending`` or more. How many deliveries (lock held)."""
+    def _say_landed(self, sending: tuple[str, str] | None) -> int:
+        """The deliveries landed, and then ``sending`` (issue id, address), in one append to the
+        journal. How many deliveries (lock held)."""
         landed = []
         with contextlib.suppress(IndexError):
             while True:
                 landed.append(self._landed.popleft())
-        now = time.time()
         if not landed:
             if sending is not None:
-                self._set_sending(*sending)
-                self._note(sending[0], SENDING, sending[1])
+                self._say([(sending[0], SENDING, sending[1], "")])
             return 0
         if self._sync is not None:
             try:
                 self._sync()  # what the deliveries say must be on the disk before they say it
             except Exception:
-                # Not known to be on the disk: never written as delivered. Their rows stay
-                # `sending`, which the next run makes `unknown`: perhaps delivered, perhaps not.
+                # Not known to be on the disk: never said delivered. They stay `sending`, which
+                # the next run makes `unknown`: perhaps delivered, perhaps not.
                 self._unsynced += [(issue_id, address) for issue_id, address, _, _ in landed]
                 raise
             except BaseException:
-                self._landed.extendleft(reversed(landed))  # Ctrl-C: still to be written
+                self._landed.extendleft(reversed(landed))  # Ctrl-C: still to be said
                 raise
-        try:
-            if self._sync is None and len(landed) < _ONE_STATEMENT:  # a delivery or two, and `sending`
-                values: list[Any] = []
-                for issue_id, address, reply, _ in landed:
-                    values += (issue_id, address, DELIVERED, 0, reply, now, now)
-                if sending is not None:
-                    values += (*sending, SENDING, 1, "", now, now)
-                self._db.execute(_upsert(len(values) // 7), values)
-            else:  # a group (the outbox's): the same rows in a transaction of their own
-                landed_rows = [(DELIVERED, reply, now, i, address) for i, address, reply, _ in landed]
-                self._db.execute("BEGIN IMMEDIATE")
-                try:
-                    self._db.executemany(_DELIVERED, landed_rows)
-                    if sending is not None:
-                        self._set_sending(*sending)
-                    self._db.execute("COMMIT")
-                except BaseException:
-                    self._db.execute("ROLLBACK")
-                    raise
-        except BaseException:
-            self._landed.extendleft(reversed(landed))  # not written: still to be
-            raise
         notes = [(issue_id, DELIVERED, address, reply) for issue_id, address, reply, _ in landed]
         if sending is not None:
             notes.append((sending[0], SENDING, sending[1], ""))
-        self._note_all(notes)
+        try:
+            self._say(notes)
+        except BaseException:
+            self._landed.extendleft(reversed(landed))  # not said: still to be
+            raise
         return len(landed)
+
+    def _say(self, notes: list[tuple[str, str, str, str]]) -> None:
+        """(issue id, state, address, reply) each to its journal, in one append per issue, and to
+        the rows to be written (lock held): said, they are the ledger's, whatever happens next."""
+        for issue_id, _, _, _ in notes:
+            if issue_id not in self._marked:
+                self._open_mark(issue_id)
+        self._note_all(notes)
+        now = time.time()
+        if not self._unwritten:
+            self._unwritten_since = time.monotonic()
+        self._unwritten += [_row(*note, now) for note in notes]
+
+    def _open_mark(self, issue_id: str) -> None:
+        """The issue's mark, open at where its journal ends, committed before a line is said past
+        it (lock held): a run killed before its first group is caught up too."""
+        try:
+            position = self.journal.position(issue_id)
+        except OSError as exc:
+            raise DeliveryError(
+                f"cannot write the journal: {exc.strerror or exc}",
+                where=str(self.journal.path(issue_id)),
+                hint=f"check that {self.journal.folder} is a folder you can write, with room on its disk",
+            ) from None
+        self._db.execute(_MARK, (issue_id, position, 1))
+        self._marked.add(issue_id)
+
+    def _write_group(self) -> None:
+        """The rows said and not yet written, in one transaction that also moves each issue's mark
+        to where its journal ends now (lock held). Kept to be written again if it fails."""
+        rows = self._unwritten
+        if not rows:
+            return
+        marks = [(issue_id, self.journal.position(issue_id), 1) for issue_id in {row[0] for row in rows}]
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            self._db.executemany(_UPSERT, rows)
+            self._db.executemany(_MARK, marks)
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._unwritten = []
 
     @_guarded
     def record(self, issue_id: str, address: str, state: str, reply: str, *, counted: bool = True) -> None:
@@ -578,7 +702,8 @@ class Ledger:
         journal_first = rank(state) < rank(SENDING)
         with self._lock:
             if self._landed:  # the ledger's writes keep the order they were made in
-                self._write_landed(None)
+                self._say_landed(None)
+            self._write_group()
             if journal_first:
                 self._note(issue_id, state, address, reply)
             if state == DELIVERED and self._sync is not None:
@@ -618,7 +743,8 @@ class Ledger:
         count = 0
         with self._lock:
             if self._landed:
-                self._write_landed(None)
+                self._say_landed(None)
+            self._write_group()
             for address in addresses:
                 cursor = self._db.execute(
                     "UPDATE delivery SET state = ?, reply = ?, updated = ?"
@@ -685,6 +811,7 @@ class Ledger:
 
         now = time.time()
         with self._lock:
+            self._write_group()
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 self._db.execute(
@@ -728,6 +855,7 @@ class Ledger:
         if old_id == issue_id:
             return 0
         with self._lock:
+            self._write_group()
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 registered = self._db.execute("SELECT 1 FROM issue WHERE issue_id = ?", (old_id,)).fetchone()
@@ -765,6 +893,7 @@ class Ledger:
         now = time.time()
         changed = 0
         with self._lock:
+            self._write_group()
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 current = dict(
@@ -813,6 +942,21 @@ class Ledger:
                 self._db.execute("ROLLBACK")
                 raise
         return changed
+
+
+def open_mark(db: sqlite3.Connection, schema: str, issue_id: str) -> int | None:
+    """Where the rows of ``issue_id`` in the ledger attached to ``db`` as ``schema`` end in its
+    journal while a run writes them (its mark is open: the lines past it are that run's, live or
+    not yet caught up), else None."""
+    try:
+        row = db.execute(
+            f"SELECT applied FROM {schema}.journal_mark WHERE issue_id = ? AND open", (issue_id,)
+        ).fetchone()
+    except sqlite3.OperationalError as exc:
+        if "no such table" in str(exc):
+            return None
+        raise
+    return None if row is None else int(row[0])
 
 
 class _States(Mapping[str, str]):
