@@ -29,6 +29,14 @@ Figures for each run:
 The sink is postfix's ``smtp-sink`` when it is installed (it is C: the sender is the one measured),
 else a small asyncio sink in a process of its own. On a busy machine trust the CPU figures over
 the rates. Figures are printed, never asserted.
+
+The outbox's figures depend on the disk's recent past. On ext4 without a journal, a file is
+slower to create for five minutes after many others were deleted: the kernel skips inodes deleted
+that recently (fs/ext4/ialloc.c, ``recently_deleted``, only without a journal), reading the inode
+table for each. This script deletes its outbox files when it ends, so the outbox of an invocation
+started within five minutes of the last one's end runs slower (a fifth slower, and more CPU in
+the kernel, on the machine the README's figures come from); it says so when the scratch folder is
+on such a filesystem.
 """
 
 from __future__ import annotations
@@ -280,7 +288,7 @@ def bench_size(readers: int, args: argparse.Namespace, scratch: Path) -> None:
                 if transport == "smtp":
                     shutil.rmtree(root, ignore_errors=True)
                 # The outbox's files stay until the end: deleting 10,000s of files makes the next
-                # ones slow to create on ext4 for minutes (it avoids inodes deleted lately).
+                # ones slow to create on ext4 without a journal for five minutes (see above).
 
 
 def one_run(
@@ -326,6 +334,25 @@ def one_run(
     return line
 
 
+def ext4_without_journal(path: Path) -> bool:
+    """Whether ``path`` is on an ext4 filesystem mounted without a journal (see the module)."""
+    source, kind, best = "", "", -1
+    try:
+        with open("/proc/self/mountinfo", encoding="utf-8") as mounts:
+            for line in mounts:
+                fields, _, rest = line.partition(" - ")
+                parts, others = fields.split(), rest.split()
+                if len(parts) < 5 or len(others) < 2:
+                    continue
+                point = Path(parts[4])
+                if len(point.parts) > best and (point == path or point in path.parents):
+                    best, kind, source = len(point.parts), others[0], others[1]
+        task = Path("/sys/fs/ext4") / Path(source).name / "journal_task"
+        return kind == "ext4" and task.read_text().strip() == "<none>"
+    except OSError:
+        return False
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -356,6 +383,11 @@ def main() -> None:
     trees = ", ".join(str(tree) for tree in args.tree) or str(ROOT)
     print(f"digest from {trees}; {args.connections} connections; {sink}; {os.cpu_count()} cores")
     scratch = Path(tempfile.mkdtemp(prefix="digest-bench-"))
+    if "outbox" in args.transport and ext4_without_journal(scratch):
+        print(
+            f"note: {scratch.parent} is on ext4 without a journal: an outbox run within five minutes of"
+            " deleting many files (the last invocation's) is slower; leave five minutes between them"
+        )
     try:
         for readers in sizes:
             bench_size(readers, args, scratch)
