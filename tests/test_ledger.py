@@ -313,3 +313,67 @@ def test_a_run_that_ends_leaves_nothing_to_catch_up_and_an_old_copy_is_still_beh
         assert reader.states(ISSUE) == {"a@x.org": DELIVERED, "b@x.org": PENDING}
         assessment = assess(tmp_path, reader, IssueFacts(ISSUE, 1, "2026-11-20", "The Weekly"), {})
     assert assessment.gaps == {DELIVERED: 1}  # refused, as a lost ledger is: `digest recover`
+
+
+def test_the_next_send_catches_up_under_its_own_lock_before_it_recovers(tmp_path: Path):
+    from digestcli.state import send_lock
+
+    run = Ledger(tmp_path)
+    run.plan(ISSUE, ["a@x.org", "b@x.org", "c@x.org"], {})
+    for address in ("a@x.org", "b@x.org", "c@x.org"):
+        run.sending(ISSUE, address)
+        if address != "c@x.org":
+            run.landed(ISSUE, address, "250 ok")
+    _killed(run)  # c's data was on the wire
+    with send_lock(tmp_path), Ledger(tmp_path) as next_run:
+        # Opened under the send's own lock, the ledger is not caught up on opening...
+        rows = dict(next_run._db.execute("SELECT address, state FROM delivery").fetchall())
+        assert rows == dict.fromkeys(["a@x.org", "b@x.org", "c@x.org"], PENDING)
+        # ... but by recover(), before it turns what was in flight into unknown.
+        assert next_run.recover() == 1
+        assert next_run.states(ISSUE) == {"a@x.org": DELIVERED, "b@x.org": DELIVERED, "c@x.org": UNKNOWN}
+
+
+def test_a_reader_that_cannot_catch_up_reads_the_rows_as_they_are(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    import time
+
+    from digestcli import state
+
+    run = Ledger(tmp_path)
+    run.plan(ISSUE, ["a@x.org"], {})
+    run.sending(ISSUE, "a@x.org")
+    _killed(run)
+    # Another program writes the ledger (a database browser): no waiting, no error, the rows as
+    # they are.
+    holder = sqlite3.connect(tmp_path / "ledger.sqlite3", isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        started = time.monotonic()
+        assert read_states(tmp_path, ISSUE) == {"a@x.org": PENDING}
+        assert time.monotonic() - started < 5
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    # Without advisory locks (Windows) a running send cannot be told from none: never caught up.
+    monkeypatch.setattr(state, "fcntl", None)
+    assert read_states(tmp_path, ISSUE) == {"a@x.org": PENDING}
+    monkeypatch.undo()
+    assert read_states(tmp_path, ISSUE) == {"a@x.org": SENDING}
+
+
+def test_what_stopped_a_run_is_what_is_said_when_its_ledger_cannot_be_closed(tmp_path: Path):
+    with Ledger(tmp_path) as ledger:
+        ledger.plan(ISSUE, ["a@x.org"], {})
+    holder = sqlite3.connect(tmp_path / "ledger.sqlite3", isolation_level=None)
+    try:
+        stopped = pytest.raises(RuntimeError, match="the run stopped")
+        with stopped, Ledger(tmp_path, busy_timeout=0.05) as ledger:
+            ledger.sending(ISSUE, "a@x.org")
+            holder.execute("BEGIN IMMEDIATE")  # the rows cannot be written now
+            raise RuntimeError("the run stopped")
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert read_states(tmp_path, ISSUE) == {"a@x.org": SENDING}  # from the journal

@@ -114,7 +114,8 @@ def plan_send(
 ) -> SendPlan:
     """What ``send_issue`` would do now with the same options, for the editor to see before saying
     yes, with what the past says about it (``assessment``). Reads the ledger, the journal and the
-    suppression list; creates and changes nothing in the workspace.
+    suppression list; creates and changes nothing in the workspace (but for the rows a killed send
+    left only in its journal, written into the ledger first: see ``Ledger``).
 
     A row another send has in flight right now counts as unknown here, as it will for the next run
     if that send dies. Raises InputError or DeliveryError when the ledger cannot be read.

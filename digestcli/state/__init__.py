@@ -169,9 +169,10 @@ def _flock_soon(fd: int, patience: float = 1.0) -> None:
 def no_send_running(state_dir: Path) -> Iterator[bool]:
     """True, holding the send lock meanwhile, when no send (nor ledger recovery) runs in the
     workspace; False when one does, this process's own included. Never waits, never raises for
-    the lock: for what may be done only while no send runs, and can be left undone."""
+    the lock: for what may be done only while no send runs, and can be left undone. Without
+    advisory locks (Windows) it cannot be told: False."""
     if fcntl is None:
-        yield True
+        yield False
         return
     try:
         handle = open(state_dir / LOCK_FILE, "a+", encoding="utf-8")  # noqa: SIM115 (closed below)

@@ -198,7 +198,8 @@ def assess(
     from digestcli.state.journal import Journal
 
     if isinstance(states, dict):  # small, and already in memory
-        replay = Journal(state_dir).replay(issue.issue_id)
+        stop = ledger.open_mark(issue.issue_id) if ledger is not None else None  # as _compare
+        replay = Journal(state_dir).replay(issue.issue_id, stop=stop)
         gaps = journal_gaps(states, replay.states)
         had_it = sum(1 for state in states.values() if state in _HAS_IT)
     else:
@@ -253,11 +254,11 @@ def _compare(
     # they caught up (a send catches up first, under the lock): no gap, whatever they say.
     stop = None
     if ledger_path is not None:
-        from digestcli.state.ledger import open_mark
+        from digestcli.state.ledger import mark_of
 
         try:
             with contextlib.closing(_read_only(ledger_path)) as ledger_db:
-                stop = open_mark(ledger_db, "main", issue_id)
+                stop = mark_of(ledger_db, "main", issue_id)
         except sqlite3.Error as exc:
             raise state_file_error(exc, ledger_path, "ledger") from None
     with scratch_database(state_dir, "journal") as db:

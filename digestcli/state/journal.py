@@ -135,9 +135,10 @@ class Journal:
         self._files[issue_id] = fd
         return fd
 
-    def replay(self, issue_id: str) -> Replay:
-        """Everything the issue's journal says; an empty Replay when there is none."""
-        return _replay(self.path(issue_id), issue_id)
+    def replay(self, issue_id: str, *, stop: int | None = None) -> Replay:
+        """Everything the issue's journal says (up to byte ``stop``, when given); an empty Replay
+        when there is none."""
+        return _replay(self.path(issue_id), issue_id, stop)
 
     def replay_all(self) -> Iterator[Replay]:
         """Every journal in the folder, one at a time (a journal of a million readers is a large
@@ -186,14 +187,19 @@ def reader_states(
             yield _READER_LINE.findall(rest.decode("utf-8", errors="replace"))
 
 
-def _replay(path: Path, issue_id: str) -> Replay:
+def _replay(path: Path, issue_id: str, stop: int | None = None) -> Replay:
     import json
 
     replay = Replay(issue_id)
     try:
-        with path.open("r", encoding="utf-8", errors="replace", newline="\n") as handle:
-            for line in handle:
-                parts = line.rstrip("\n").split("\t")
+        with path.open("rb") as handle:
+            left = -1 if stop is None else stop
+            for raw in handle:
+                if left >= 0:
+                    if left < len(raw):
+                        break
+                    left -= len(raw)
+                parts = raw.decode("utf-8", errors="replace").rstrip("\n").split("\t")
                 if parts[-1] != ".":
                     continue  # torn by a crash mid-write: the write it belongs to never finished
                 if parts[0] == "reader" and len(parts) >= 4:

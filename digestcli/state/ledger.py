@@ -51,7 +51,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, Concatenate, NamedTuple, ParamSpec, TypeVar
 
-from digestcli.errors import DeliveryError
+from digestcli.errors import DeliveryError, DigestError
 from digestcli.state import (
     DEFERRED,
     DELIVERED,
@@ -203,7 +203,10 @@ class Ledger:
 
     busy_timeout = 30.0  # seconds to wait for another program's write to finish
 
-    def __init__(self, state_dir: str | Path, *, read_only: bool = False):
+    def __init__(self, state_dir: str | Path, *, read_only: bool = False, busy_timeout: float | None = None):
+        """``busy_timeout``: seconds to wait for another program's write (the class's default)."""
+        if busy_timeout is not None:
+            self.busy_timeout = busy_timeout
         self.path = Path(state_dir) / LEDGER_DB
         self.journal = Journal(state_dir)
         self._lock = threading.Lock()
@@ -226,10 +229,7 @@ class Ledger:
                     uri, uri=True, timeout=self.busy_timeout, isolation_level=None, check_same_thread=False
                 )
                 if self._behind() and os.access(self.path, os.W_OK) and os.access(self.path.parent, os.W_OK):
-                    with no_send_running(self.path.parent) as free:
-                        if free:
-                            with Ledger(state_dir) as writer:
-                                writer.catch_up()
+                    self._catch_up_aside(Path(state_dir))
                 return
             make_state_dir(self.path.parent)
             # isolation_level=None: every statement outside BEGIN...COMMIT commits on its own.
@@ -275,6 +275,16 @@ class Ledger:
                     raise
                 self._marked.clear()
 
+    @staticmethod
+    def _catch_up_aside(state_dir: Path) -> None:
+        """``catch_up`` through a connection of its own, for a ledger opened to read, if no send
+        runs and it can be done at once; else the rows are read as they are (a send catches them
+        up first, under its lock). Never an error: reading must go on."""
+        with contextlib.suppress(DigestError, OSError, sqlite3.Error), no_send_running(state_dir) as free:
+            if free:
+                with Ledger(state_dir, busy_timeout=0.2) as writer:
+                    writer.catch_up()
+
     def _behind(self) -> bool:
         """Whether a run left journal lines past its mark (see ``catch_up``); cheap."""
         try:
@@ -306,7 +316,14 @@ class Ledger:
             raise
         count = 0
         for issue_id, applied in marks:
-            lines, end = self.journal.tail(issue_id, applied)
+            try:
+                lines, end = self.journal.tail(issue_id, applied)
+            except OSError as exc:
+                raise DeliveryError(
+                    f"cannot read the journal: {exc.strerror or exc}",
+                    where=str(self.journal.path(issue_id)),
+                    hint="a stopped send left the ledger behind it: check the file's permissions",
+                ) from None
             now = time.time()
             rows = [_row(issue_id, *line, now) for line in lines if line[0] in STATES]
             self._db.execute("BEGIN IMMEDIATE")
@@ -323,8 +340,19 @@ class Ledger:
     def __enter__(self) -> Ledger:
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def __exit__(self, kind: type[BaseException] | None, *exc: object) -> None:
+        if kind is None:
+            self.close()
+            return
+        # Something stopped the work already, and is what to say: what could not be written now
+        # is in the journal, past an open mark, and is caught up from there.
+        with contextlib.suppress(Exception):
+            self.close()
+
+    def open_mark(self, issue_id: str) -> int | None:
+        """Where the issue's rows end in its journal while a run writes them (``mark_of``)."""
+        with self._lock:
+            return mark_of(self._db, "main", issue_id)
 
     # -- reading ----------------------------------------------------------------------------------
 
@@ -944,7 +972,7 @@ class Ledger:
         return changed
 
 
-def open_mark(db: sqlite3.Connection, schema: str, issue_id: str) -> int | None:
+def mark_of(db: sqlite3.Connection, schema: str, issue_id: str) -> int | None:
     """Where the rows of ``issue_id`` in the ledger attached to ``db`` as ``schema`` end in its
     journal while a run writes them (its mark is open: the lines past it are that run's, live or
     not yet caught up), else None."""
@@ -994,7 +1022,8 @@ class _States(Mapping[str, str]):
 
 
 def read_states(state_dir: str | Path, issue_id: str) -> dict[str, str]:
-    """address -> state for one issue, reading only: no ledger yet means no rows, and none is made."""
+    """address -> state for one issue, reading only (a killed send's rows caught up first, see
+    ``Ledger``): no ledger yet means no rows, and none is made."""
     if not (Path(state_dir) / LEDGER_DB).exists():
         return {}
     with Ledger(state_dir, read_only=True) as ledger:
@@ -1004,7 +1033,8 @@ def read_states(state_dir: str | Path, issue_id: str) -> dict[str, str]:
 def read_status(state_dir: str | Path, issue_id: str | None = None) -> list[IssueStatus]:
     """``digest status``: one issue, or every issue the ledger knows (oldest first).
 
-    Reads only: a workspace that never sent anything has no ledger, and gets none made for it.
+    Reads only (a killed send's rows caught up first, see ``Ledger``): a workspace that never sent
+    anything has no ledger, and gets none made for it.
     """
     if not (Path(state_dir) / LEDGER_DB).exists():
         return []
