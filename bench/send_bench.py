@@ -344,10 +344,11 @@ def ext4_without_journal(path: Path) -> bool:
                 parts, others = fields.split(), rest.split()
                 if len(parts) < 5 or len(others) < 2:
                     continue
-                point = Path(parts[4])
-                if len(point.parts) > best and (point == path or point in path.parents):
+                point = Path(parts[4].replace("\\040", " "))
+                if len(point.parts) >= best and (point == path or point in path.parents):
                     best, kind, source = len(point.parts), others[0], others[1]
-        task = Path("/sys/fs/ext4") / Path(source).name / "journal_task"
+        # /sys/fs/ext4 names a device as the kernel does (dm-0, not /dev/mapper/...).
+        task = Path("/sys/fs/ext4") / Path(os.path.realpath(source)).name / "journal_task"
         return kind == "ext4" and task.read_text().strip() == "<none>"
     except OSError:
         return False

@@ -377,3 +377,57 @@ def test_what_stopped_a_run_is_what_is_said_when_its_ledger_cannot_be_closed(tmp
         holder.execute("ROLLBACK")
         holder.close()
     assert read_states(tmp_path, ISSUE) == {"a@x.org": SENDING}  # from the journal
+
+
+def test_a_line_cut_short_by_a_full_disk_never_swallows_the_next(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    import errno
+    import os
+
+    from digestcli.state import journal as journal_module
+
+    run = Ledger(tmp_path)
+    run.plan(ISSUE, ["a@x.org", "b@x.org"], {})
+    write = os.write
+    cut = []
+
+    def full_once(fd: int, data: bytes) -> int:
+        if not cut and b"a@x.org" in data:
+            cut.append(1)
+            return write(fd, data[:20])  # half a line, then the disk is full
+        if cut == [1]:
+            cut.append(2)
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return write(fd, data)
+
+    monkeypatch.setattr(journal_module.os, "write", full_once)
+    with pytest.raises(DeliveryError, match="cannot write the journal"):
+        run.sending(ISSUE, "a@x.org")  # a's data never leaves
+    run.sending(ISSUE, "b@x.org")  # room again: b's data leaves
+    monkeypatch.undo()
+    _killed(run)
+    assert read_states(tmp_path, ISSUE) == {"a@x.org": PENDING, "b@x.org": SENDING}
+
+
+def test_a_journal_lost_before_its_ledger_caught_up_stops_the_send_until_recover_accepts_it(tmp_path: Path):
+    from digestcli.state import send_lock
+    from digestcli.state.recovery import recover_ledger
+
+    run = Ledger(tmp_path)
+    run.plan(ISSUE, ["a@x.org", "b@x.org"], {})
+    run.begin_run(ISSUE, number=1, date="2026-11-20", subject="The Weekly", draft="", parts={})
+    run.sending(ISSUE, "a@x.org")
+    run.landed(ISSUE, "a@x.org", "250 ok")
+    run.sending(ISSUE, "b@x.org")
+    _killed(run)
+    (tmp_path / "journal" / f"{ISSUE}.log").unlink()  # deleted: who was mailed last is gone
+    assert read_states(tmp_path, ISSUE) == dict.fromkeys(["a@x.org", "b@x.org"], PENDING)  # reading goes on
+    with send_lock(tmp_path), Ledger(tmp_path) as next_run, pytest.raises(DeliveryError) as caught:
+        next_run.recover()
+    assert "missing or shorter than the ledger knows it" in caught.value.message
+    assert "digest recover" in (caught.value.hint or "")
+    with send_lock(tmp_path):
+        recover_ledger(tmp_path)  # the editor accepts it
+    with send_lock(tmp_path), Ledger(tmp_path) as next_run:
+        assert next_run.recover() == 0

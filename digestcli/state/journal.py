@@ -1,6 +1,9 @@
-"""The journal: a plain-text, append-only copy of every send's story, one file per issue, kept
-beside the ledger so that a ledger that is lost, replaced by an old copy or damaged is noticed
-before anyone is mailed twice, and can be rebuilt (``digest recover``).
+"""The journal: a plain-text, append-only record of every send's story, one file per issue, kept
+beside the ledger. During a send it is the ledger's write-ahead record: a reader's state is
+written here first, and the ledger's rows follow in groups (see ``state.ledger``), so the last
+lines of a send that was killed are only here until the ledger catches up. Afterwards it is a
+copy, so that a ledger that is lost, replaced by an old copy or damaged is noticed before anyone
+is mailed twice, and can be rebuilt (``digest recover``).
 
 ``.digest/journal/<issue id>.log`` holds two kinds of line, tab-separated:
 
@@ -96,8 +99,15 @@ class Journal:
             fd = self._files.get(issue_id)
             if fd is None:
                 fd = self._open(issue_id)
-            while data:  # a short write (a full disk) raises on the next try, never passes unseen
-                data = data[os.write(fd, data) :]
+            try:
+                while data:  # a short write (a full disk) raises on the next try, never passes unseen
+                    data = data[os.write(fd, data) :]
+            except BaseException:
+                # Part of a line may be written: the file is opened again for the next line, which
+                # ends that part first (_open), so that it cannot swallow the next whole line.
+                del self._files[issue_id]
+                os.close(fd)
+                raise
 
     def position(self, issue_id: str) -> int:
         """Where the issue's journal ends now (its size, the file made if there is none): what the
@@ -108,22 +118,20 @@ class Journal:
                 fd = self._open(issue_id)
             return os.lseek(fd, 0, os.SEEK_END)
 
-    def tail(self, issue_id: str, start: int) -> tuple[list[tuple[str, str, str]], int]:
+    def tail(self, issue_id: str, start: int) -> tuple[Iterator[list[tuple[str, str, str]]], int]:
         """(state, address, reply) of each whole reader line from byte ``start`` of the issue's
-        journal to its end, in the order written, and where that end is: what a run killed before
-        its ledger caught up wrote only here (see ``Ledger.catch_up``). Nothing when there is no
-        journal or it is shorter than ``start`` (then it is not the journal the ledger knew)."""
+        journal to where it ends now, in the order written, a batch at a time; and where it ends
+        (its size; -1 when there is none). What a run killed before its ledger caught up wrote
+        only here (see ``Ledger.catch_up``). When the size is less than ``start``, this is not the
+        journal the ledger knew, and there are no lines."""
+        path = self.path(issue_id)
         try:
-            with self.path(issue_id).open("rb") as handle:
-                size = os.fstat(handle.fileno()).st_size
-                if size <= start:
-                    return [], max(size, start)
-                handle.seek(start)
-                text = handle.read(size - start).decode("utf-8", errors="replace")
+            size = path.stat().st_size
         except FileNotFoundError:
-            return [], start
-        lines = [(state, address, reply or "") for state, address, reply in _TAIL_LINE.findall(text)]
-        return lines, size
+            return iter(()), -1
+        if size <= start:
+            return iter(()), size
+        return _batches(path, _TAIL_LINE, start, size), size
 
     def _open(self, issue_id: str) -> int:
         self.folder.mkdir(parents=True, exist_ok=True)
@@ -167,13 +175,22 @@ def reader_states(
     up to byte ``stop`` (to the end when None); nothing when there is no file. A journal of a
     million readers is never held in memory, and its lines are found by one regular expression,
     not by Python code per line."""
+    return _batches(path, _READER_LINE, 0, stop, size)
+
+
+def _batches(
+    path: Path, pattern: re.Pattern[str], start: int, stop: int | None, size: int = 1 << 20
+) -> Iterator[list[Any]]:
+    """``pattern.findall`` over the whole lines of ``path`` from byte ``start`` to ``stop`` (the
+    end when None), about ``size`` bytes at a time; nothing when there is no file."""
     try:
         handle = path.open("rb")
     except FileNotFoundError:
         return
     with handle:
+        handle.seek(start)
         rest = b""
-        left = -1 if stop is None else stop
+        left = -1 if stop is None else max(0, stop - start)
         while left:
             data = handle.read(size if left < 0 else min(size, left))
             if not data:
@@ -182,9 +199,9 @@ def reader_states(
             data = rest + data
             end = data.rfind(b"\n") + 1  # whole lines only: a character is never cut in two
             data, rest = data[:end], data[end:]
-            yield _READER_LINE.findall(data.decode("utf-8", errors="replace"))
+            yield pattern.findall(data.decode("utf-8", errors="replace"))
         if rest:
-            yield _READER_LINE.findall(rest.decode("utf-8", errors="replace"))
+            yield pattern.findall(rest.decode("utf-8", errors="replace"))
 
 
 def _replay(path: Path, issue_id: str, stop: int | None = None) -> Replay:

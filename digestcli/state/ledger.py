@@ -75,6 +75,9 @@ STALE = 0.05
 SYNC_GROUP = 64
 # Rows the journal may be ahead of SQLite by, at most (about two a message: a delivery, a sending).
 GROUP = 128
+# Bytes of journal a program that only reads the ledger catches up, at most (about 40,000 lines, a
+# tenth of a second); a killed run leaves a group's worth, a few kilobytes.
+ASIDE_MOST = 4 << 20
 
 SCHEMA_VERSION = 2  # 1: rows keyed on the draft's file name, no issue register
 _SCHEMA = """
@@ -228,7 +231,11 @@ class Ledger:
                 self._db = sqlite3.connect(
                     uri, uri=True, timeout=self.busy_timeout, isolation_level=None, check_same_thread=False
                 )
-                if self._behind() and os.access(self.path, os.W_OK) and os.access(self.path.parent, os.W_OK):
+                # A killed run's last lines, caught up while they are few (a moment's work; more
+                # is a send's to do, under its lock, while this reads the rows as they are).
+                behind = self._behind()
+                writable = os.access(self.path, os.W_OK) and os.access(self.path.parent, os.W_OK)
+                if 0 < behind <= ASIDE_MOST and writable:
                     self._catch_up_aside(Path(state_dir))
                 return
             make_state_dir(self.path.parent)
@@ -285,29 +292,34 @@ class Ledger:
                 with Ledger(state_dir, busy_timeout=0.2) as writer:
                     writer.catch_up()
 
-    def _behind(self) -> bool:
-        """Whether a run left journal lines past its mark (see ``catch_up``); cheap."""
+    def _behind(self) -> int:
+        """How many bytes of journal runs left past their marks (see ``catch_up``); cheap."""
         try:
             marks = self._db.execute("SELECT issue_id, applied FROM journal_mark WHERE open").fetchall()
         except sqlite3.OperationalError as exc:
             if "no such table" in str(exc):
-                return False  # a ledger older than the mark
+                return 0  # a ledger older than the mark
             raise
+        behind = 0
         for issue_id, applied in marks:
             with contextlib.suppress(OSError):
-                if self.journal.path(issue_id).stat().st_size > applied:
-                    return True
-        return False
+                behind += max(0, self.journal.path(issue_id).stat().st_size - applied)
+        return behind
 
     @_guarded
-    def catch_up(self) -> int:
+    def catch_up(self, *, lost: str = "skip") -> int:
         """Write into the rows what a run that was killed said only in its journal (the lines past
         its open mark), as the run would have written them, and close its mark; how many lines.
-        Call it while holding the send lock: a live run's mark is open too."""
-        with self._lock:
-            return self._catch_up()
+        Call it while holding the send lock: a live run's mark is open too.
 
-    def _catch_up(self) -> int:
+        ``lost``: what to do when a journal is missing or shorter than its mark says (deleted or
+        replaced since): "skip" it (leave the mark open, for a send to say), "raise" the
+        DeliveryError that says so (a send), or "accept" that its last lines are gone and close
+        the mark (``digest recover``)."""
+        with self._lock:
+            return self._catch_up(lost)
+
+    def _catch_up(self, lost: str = "skip") -> int:
         try:
             marks = self._db.execute("SELECT issue_id, applied FROM journal_mark WHERE open").fetchall()
         except sqlite3.OperationalError as exc:
@@ -316,25 +328,40 @@ class Ledger:
             raise
         count = 0
         for issue_id, applied in marks:
+            path = self.journal.path(issue_id)
             try:
-                lines, end = self.journal.tail(issue_id, applied)
+                batches, end = self.journal.tail(issue_id, applied)
+                if end < applied:
+                    if lost == "skip":
+                        continue
+                    if lost != "accept":
+                        raise DeliveryError(
+                            f"the journal of issue '{issue_id}' is missing or shorter than the ledger"
+                            f" knows it ({max(end, 0):,} of {applied:,} bytes): it was deleted or"
+                            " replaced, and the last messages of the send that stopped cannot be read back",
+                            where=str(path),
+                            hint="put the journal back (from a backup); or run `digest recover` to go on"
+                            " without it: readers that send reached last may then get the issue twice",
+                        )
+                    end = applied
+                now = time.time()
+                self._db.execute("BEGIN IMMEDIATE")
+                try:
+                    for batch in batches:
+                        rows = [_row(issue_id, *line, now) for line in batch if line[0] in STATES]
+                        self._db.executemany(_UPSERT, rows)
+                        count += len(rows)
+                    self._db.execute(_MARK, (issue_id, end, 0))
+                    self._db.execute("COMMIT")
+                except BaseException:
+                    self._db.execute("ROLLBACK")
+                    raise
             except OSError as exc:
                 raise DeliveryError(
                     f"cannot read the journal: {exc.strerror or exc}",
-                    where=str(self.journal.path(issue_id)),
+                    where=str(path),
                     hint="a stopped send left the ledger behind it: check the file's permissions",
                 ) from None
-            now = time.time()
-            rows = [_row(issue_id, *line, now) for line in lines if line[0] in STATES]
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                self._db.executemany(_UPSERT, rows)
-                self._db.execute(_MARK, (issue_id, end, 0))
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            count += len(rows)
         return count
 
     def __enter__(self) -> Ledger:
@@ -463,7 +490,7 @@ class Ledger:
         """
         with self._lock:
             self._write_group()
-            self._catch_up()
+            self._catch_up("raise")
             cursor = self._db.execute(
                 "UPDATE delivery SET state = ?, reply = 'in flight when an earlier send stopped', updated = ?"
                 " WHERE state = ?",

@@ -39,7 +39,7 @@ def recover_ledger(state_dir: str | Path) -> Recovery:
     restored: dict[str, int] = {}
     journals = 0
     with Ledger(state_dir) as ledger:
-        ledger.catch_up()  # a killed run's last lines first, as the run would have written them
+        ledger.catch_up(lost="accept")  # a killed run's last lines first, as it would have written them
         for replay in ledger.journal.replay_all():
             journals += 1
             count = ledger.restore(replay.issue_id, replay.states, replay.runs)
