@@ -1084,7 +1084,8 @@ def recover() -> None:
     for issue_id, count in recovery.restored.items():
         say(f"{issue_id}: {output.plural(count, 'reader')} brought back from the journal.")
     if not recovery.restored:
-        say(f"The ledger already knows everything the {output.plural(recovery.journals, 'journal')} say.")
+        verb = "says" if recovery.journals == 1 else "say"
+        say(f"The ledger already knows everything the {output.plural(recovery.journals, 'journal')} {verb}.")
     else:
         say("Done: digest status shows where every reader stands.")
 
