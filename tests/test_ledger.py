@@ -431,3 +431,36 @@ def test_a_journal_lost_before_its_ledger_caught_up_stops_the_send_until_recover
         recover_ledger(tmp_path)  # the editor accepts it
     with send_lock(tmp_path), Ledger(tmp_path) as next_run:
         assert next_run.recover() == 0
+
+
+def test_a_journal_that_stays_full_is_one_clear_error_and_leaks_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    import errno
+    import os
+
+    from digestcli.state import journal as journal_module
+
+    if not Path("/proc/self/fd").is_dir():
+        pytest.skip("needs /proc to count open files")
+    run = Ledger(tmp_path)
+    run.plan(ISSUE, ["a@x.org", "b@x.org"], {})
+    run.sending(ISSUE, "a@x.org")
+    write = os.write
+
+    def full(fd: int, data: bytes) -> int:
+        if len(data) > 1:
+            write(fd, data[:10])  # a line cut short...
+        raise OSError(errno.ENOSPC, "No space left on device")  # ...and no room for its end
+
+    monkeypatch.setattr(journal_module.os, "write", full)
+    with pytest.raises(DeliveryError, match="cannot write the journal"):
+        run.sending(ISSUE, "b@x.org")
+    before = len(os.listdir("/proc/self/fd"))
+    for _ in range(5):
+        with pytest.raises(DeliveryError, match="cannot write the journal"):
+            run.flush()  # the rows' mark needs the journal's end: reopening it fails again
+    assert len(os.listdir("/proc/self/fd")) == before
+    monkeypatch.undo()
+    run.close()
+    assert read_states(tmp_path, ISSUE) == {"a@x.org": SENDING, "b@x.org": PENDING}

@@ -26,7 +26,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 JOURNAL_DIR = "journal"
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
@@ -124,22 +124,27 @@ class Journal:
         (its size; -1 when there is none). What a run killed before its ledger caught up wrote
         only here (see ``Ledger.catch_up``). When the size is less than ``start``, this is not the
         journal the ledger knew, and there are no lines."""
-        path = self.path(issue_id)
         try:
-            size = path.stat().st_size
+            handle = self.path(issue_id).open("rb")  # opened first: the size is this file's
         except FileNotFoundError:
             return iter(()), -1
+        size = os.fstat(handle.fileno()).st_size
         if size <= start:
+            handle.close()
             return iter(()), size
-        return _batches(path, _TAIL_LINE, start, size), size
+        return _batches(handle, _TAIL_LINE, start, size), size
 
     def _open(self, issue_id: str) -> int:
         self.folder.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path(issue_id), os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600)
-        # A line torn by a kill is ended first, so that it does not swallow the next one.
-        size = os.fstat(fd).st_size
-        if size and os.pread(fd, 1, size - 1) != b"\n":
-            os.write(fd, b"\n")
+        try:
+            # A line torn by a kill is ended first, so that it does not swallow the next one.
+            size = os.fstat(fd).st_size
+            if size and os.pread(fd, 1, size - 1) != b"\n":
+                os.write(fd, b"\n")
+        except BaseException:
+            os.close(fd)  # opened again next time, to end it then
+            raise
         self._files[issue_id] = fd
         return fd
 
@@ -175,18 +180,18 @@ def reader_states(
     up to byte ``stop`` (to the end when None); nothing when there is no file. A journal of a
     million readers is never held in memory, and its lines are found by one regular expression,
     not by Python code per line."""
-    return _batches(path, _READER_LINE, 0, stop, size)
-
-
-def _batches(
-    path: Path, pattern: re.Pattern[str], start: int, stop: int | None, size: int = 1 << 20
-) -> Iterator[list[Any]]:
-    """``pattern.findall`` over the whole lines of ``path`` from byte ``start`` to ``stop`` (the
-    end when None), about ``size`` bytes at a time; nothing when there is no file."""
     try:
         handle = path.open("rb")
     except FileNotFoundError:
-        return
+        return iter(())
+    return _batches(handle, _READER_LINE, 0, stop, size)
+
+
+def _batches(
+    handle: BinaryIO, pattern: re.Pattern[str], start: int, stop: int | None, size: int = 1 << 20
+) -> Iterator[list[Any]]:
+    """``pattern.findall`` over the whole lines of the open file ``handle`` (closed at the end)
+    from byte ``start`` to ``stop`` (the end when None), about ``size`` bytes at a time."""
     with handle:
         handle.seek(start)
         rest = b""

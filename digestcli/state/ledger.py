@@ -18,10 +18,11 @@ the message's data may leave, and the rows follow into SQLite in groups (``GROUP
 the oldest has waited ``STALE`` seconds), each group's transaction also moving the issue's mark
 (``journal_mark``: how many bytes of the journal the rows include, and whether a run is writing
 them). A run that ends closes its mark; one that is killed leaves it open, and the journal's lines
-past it are written into the rows (``catch_up``) before anyone reads or writes them again: by the
-next send under the send lock (``recover``), or by any program that opens the ledger while no send
-runs. So every row reads as if each state had been committed on its own, for about a third of
-the cost of a commit a message.
+past it are written into the rows (``catch_up``): by the next send under the send lock
+(``recover``), before it reads them; and by a program that opens the ledger while no send runs
+(one that only reads it does so when the file can be written and what is left is a moment's work,
+``ASIDE_MOST``; else it reads the rows as they are). So every row reads as if each state had
+been committed on its own, for half the cost of a commit a message.
 
 A delivery (``landed``) is appended with the next ``sending``, which must be appended before its
 data leaves anyway, or by ``flush()`` when no message follows soon, or by ``flush_stale()`` once it
@@ -275,7 +276,7 @@ class Ledger:
                 self._db.execute("BEGIN IMMEDIATE")
                 try:
                     for issue_id in self._marked:
-                        self._db.execute(_MARK, (issue_id, self.journal.position(issue_id), 0))
+                        self._db.execute(_MARK, (issue_id, self._position(issue_id), 0))
                     self._db.execute("COMMIT")
                 except BaseException:
                     self._db.execute("ROLLBACK")
@@ -347,7 +348,7 @@ class Ledger:
                 now = time.time()
                 self._db.execute("BEGIN IMMEDIATE")
                 try:
-                    for batch in batches:
+                    for batch in batches:  # closes the file once read through
                         rows = [_row(issue_id, *line, now) for line in batch if line[0] in STATES]
                         self._db.executemany(_UPSERT, rows)
                         count += len(rows)
@@ -712,15 +713,7 @@ class Ledger:
     def _open_mark(self, issue_id: str) -> None:
         """The issue's mark, open at where its journal ends, committed before a line is said past
         it (lock held): a run killed before its first group is caught up too."""
-        try:
-            position = self.journal.position(issue_id)
-        except OSError as exc:
-            raise DeliveryError(
-                f"cannot write the journal: {exc.strerror or exc}",
-                where=str(self.journal.path(issue_id)),
-                hint=f"check that {self.journal.folder} is a folder you can write, with room on its disk",
-            ) from None
-        self._db.execute(_MARK, (issue_id, position, 1))
+        self._db.execute(_MARK, (issue_id, self._position(issue_id), 1))
         self._marked.add(issue_id)
 
     def _write_group(self) -> None:
@@ -729,7 +722,7 @@ class Ledger:
         rows = self._unwritten
         if not rows:
             return
-        marks = [(issue_id, self.journal.position(issue_id), 1) for issue_id in {row[0] for row in rows}]
+        marks = [(issue_id, self._position(issue_id), 1) for issue_id in {row[0] for row in rows}]
         self._db.execute("BEGIN IMMEDIATE")
         try:
             self._db.executemany(_UPSERT, rows)
@@ -783,12 +776,21 @@ class Ledger:
             else:
                 self.journal.note_all(notes)
         except OSError as exc:
-            issue_id = notes[0][0]
-            raise DeliveryError(
-                f"cannot write the journal: {exc.strerror or exc}",
-                where=str(self.journal.path(issue_id)),
-                hint=f"check that {self.journal.folder} is a folder you can write, with room on its disk",
-            ) from None
+            raise self._journal_error(exc, notes[0][0]) from None
+
+    def _position(self, issue_id: str) -> int:
+        """Where the issue's journal ends (``Journal.position``), its failure said as digest's."""
+        try:
+            return self.journal.position(issue_id)
+        except OSError as exc:
+            raise self._journal_error(exc, issue_id) from None
+
+    def _journal_error(self, exc: OSError, issue_id: str) -> DeliveryError:
+        return DeliveryError(
+            f"cannot write the journal: {exc.strerror or exc}",
+            where=str(self.journal.path(issue_id)),
+            hint=f"check that {self.journal.folder} is a folder you can write, with room on its disk",
+        )
 
     @_guarded
     def settle_in_flight(self, issue_id: str, addresses: Iterable[str], reply: str) -> int:
