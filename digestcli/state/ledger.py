@@ -273,14 +273,9 @@ class Ledger:
                 self._say_landed(None)
             self._write_group()
             if self._marked:
-                self._db.execute("BEGIN IMMEDIATE")
-                try:
+                with self._transaction():
                     for issue_id in self._marked:
                         self._db.execute(_MARK, (issue_id, self._position(issue_id), 0))
-                    self._db.execute("COMMIT")
-                except BaseException:
-                    self._db.execute("ROLLBACK")
-                    raise
                 self._marked.clear()
 
     @staticmethod
@@ -346,17 +341,12 @@ class Ledger:
                         )
                     end = applied
                 now = time.time()
-                self._db.execute("BEGIN IMMEDIATE")
-                try:
+                with self._transaction():
                     for batch in batches:  # closes the file once read through
                         rows = [_row(issue_id, *line, now) for line in batch if line[0] in STATES]
                         self._db.executemany(_UPSERT, rows)
                         count += len(rows)
                     self._db.execute(_MARK, (issue_id, end, 0))
-                    self._db.execute("COMMIT")
-                except BaseException:
-                    self._db.execute("ROLLBACK")
-                    raise
             except OSError as exc:
                 raise DeliveryError(
                     f"cannot read the journal: {exc.strerror or exc}",
@@ -364,6 +354,18 @@ class Ledger:
                     hint="a stopped send left the ledger behind it: check the file's permissions",
                 ) from None
         return count
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[None]:
+        """BEGIN IMMEDIATE, then COMMIT, or ROLLBACK if anything fails, the commit included (lock
+        held): what is written in it is written whole or not at all."""
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
 
     def __enter__(self) -> Ledger:
         return self
@@ -515,8 +517,7 @@ class Ledger:
                 "CREATE TEMP TABLE IF NOT EXISTS plan_skipped (address TEXT PRIMARY KEY, why TEXT NOT NULL)"
                 " WITHOUT ROWID"
             )
-            db.execute("BEGIN IMMEDIATE")
-            try:
+            with self._transaction():
                 db.execute("DELETE FROM temp.plan_wanted")
                 db.execute("DELETE FROM temp.plan_skipped")
                 db.executemany(
@@ -527,10 +528,6 @@ class Ledger:
                     ((address,) for address in sorted(wanted) if address not in skipped),
                 )
                 self._apply_plan(issue_id, "temp.plan_wanted", "temp.plan_skipped")
-                db.execute("COMMIT")
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
 
     @_guarded
     def plan_from(self, issue_id: str, path: Path, wanted: str, skipped: str, *, new: bool = True) -> None:
@@ -549,13 +546,8 @@ class Ledger:
             db = self._db
             db.execute("ATTACH DATABASE ? AS plan", (str(path),))
             try:
-                db.execute("BEGIN IMMEDIATE")
-                try:
+                with self._transaction():
                     self._apply_plan(issue_id, f"plan.{wanted}", f"plan.{skipped}", new=new)
-                    db.execute("COMMIT")
-                except BaseException:
-                    db.execute("ROLLBACK")
-                    raise
             finally:
                 db.execute("DETACH DATABASE plan")
 
@@ -591,18 +583,12 @@ class Ledger:
         """Rows for readers a send is about to mail that have none yet (see ``plan_from``)."""
         now = time.time()
         rows = [(issue_id, address, PENDING, now, now) for address in sorted(addresses)]
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                self._db.executemany(
-                    "INSERT OR IGNORE INTO delivery (issue_id, address, state, reply, created, updated)"
-                    " VALUES (?, ?, ?, '', ?, ?)",
-                    rows,
-                )
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
+        with self._lock, self._transaction():
+            self._db.executemany(
+                "INSERT OR IGNORE INTO delivery (issue_id, address, state, reply, created, updated)"
+                " VALUES (?, ?, ?, '', ?, ?)",
+                rows,
+            )
 
     @_guarded
     def sending(self, issue_id: str, address: str) -> None:
@@ -723,14 +709,9 @@ class Ledger:
         if not rows:
             return
         marks = [(issue_id, self._position(issue_id), 1) for issue_id in {row[0] for row in rows}]
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
+        with self._transaction():
             self._db.executemany(_UPSERT, rows)
             self._db.executemany(_MARK, marks)
-            self._db.execute("COMMIT")
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
         self._unwritten = []
 
     @_guarded
@@ -869,8 +850,7 @@ class Ledger:
         now = time.time()
         with self._lock:
             self._write_group()
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
+            with self._transaction():
                 self._db.execute(
                     "INSERT OR IGNORE INTO issue (issue_id, number, date, subject, draft, first_sent)"
                     " VALUES (?, ?, ?, ?, ?, ?)",
@@ -886,10 +866,6 @@ class Ledger:
                         "INSERT OR REPLACE INTO run_size (issue_id, readers) VALUES (?, ?)",
                         (issue_id, readers),
                     )
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
             record = {
                 "number": number,
                 "date": date,
@@ -913,14 +889,12 @@ class Ledger:
             return 0
         with self._lock:
             self._write_group()
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
+            with self._transaction():
                 registered = self._db.execute("SELECT 1 FROM issue WHERE issue_id = ?", (old_id,)).fetchone()
                 taken = self._db.execute(
                     "SELECT 1 FROM delivery WHERE issue_id = ? LIMIT 1", (issue_id,)
                 ).fetchone()
                 if registered or taken:
-                    self._db.execute("COMMIT")
                     return 0
                 moved = self._db.execute(
                     "UPDATE delivery SET issue_id = ? WHERE issue_id = ?", (issue_id, old_id)
@@ -929,10 +903,6 @@ class Ledger:
                     "SELECT address, state, reply FROM delivery WHERE issue_id = ? AND state IN (?, ?, ?, ?)",
                     (issue_id, DELIVERED, UNKNOWN, FAILED, SENDING),
                 ).fetchall()
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
             if moved:
                 self.journal.note_run(issue_id, {"adopted_from": old_id})
             for address, state, reply in rows:
@@ -951,8 +921,7 @@ class Ledger:
         changed = 0
         with self._lock:
             self._write_group()
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
+            with self._transaction():
                 current = dict(
                     self._db.execute(
                         "SELECT address, state FROM delivery WHERE issue_id = ?", (issue_id,)
@@ -994,10 +963,6 @@ class Ledger:
                             "INSERT INTO run (issue_id, started, parts) VALUES (?, ?, ?)",
                             (issue_id, now, json.dumps(parts if isinstance(parts, dict) else {})),
                         )
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
         return changed
 
 
