@@ -235,6 +235,20 @@ def test_an_xhtml_page_with_an_xml_declaration_is_read(here: Path) -> None:
     assert "## 1. Cranes Arrive" in out and "Hello, readers." in out
 
 
+def test_an_xhtml_page_in_the_encoding_its_xml_declaration_names_is_read(here: Path) -> None:
+    ws = _workspace(here / "ws", "Harbour Notes")
+    os.chdir(ws)
+    page = (
+        "<?xml version='1.0' encoding='ISO-8859-1'?>\n<html xmlns=\"http://www.w3.org/1999/xhtml\"><body>"
+        "<p>Bonjour à tous.</p><h2>1. Café Prices Rise</h2><p>By 5%.</p><h2>Wrapping Up</h2><p>À bientôt.</p>"
+        "</body></html>"
+    )
+    (ws / "page.xhtml").write_bytes(page.encode("latin-1"))
+    code, out, err = _run("import", "page.xhtml", "--stdout", "--date", "2026-12-04")
+    assert code == 0, err
+    assert "## 1. Café Prices Rise" in out and "Bonjour à tous." in out
+
+
 @pytest.mark.parametrize("content", ["", "<!-- nothing here -->\n"], ids=["empty", "a comment"])
 def test_an_html_file_with_no_html_is_one_line_not_a_crash(here: Path, content: str) -> None:
     ws = _workspace(here / "ws", "Harbour Notes")

@@ -42,6 +42,8 @@ _BOMS = (
     (codecs.BOM_UTF16_BE, "utf-16"),
 )
 _CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?([A-Za-z0-9_.:-]+)""", re.IGNORECASE)
+# An XHTML page's XML declaration, which opens the file: <?xml version="1.0" encoding="...">.
+_XML_ENCODING = re.compile(rb"""\A\s*<\?xml[^>]*?\sencoding\s*=\s*["']([A-Za-z0-9_.:-]+)["']""")
 
 
 @dataclass(frozen=True)
@@ -98,12 +100,13 @@ def _looks_like_html(text: str) -> bool:
 
 def _declared_charset(raw: bytes) -> str | None:
     """The encoding a page is in: its byte-order mark's, else the one it names in ``<meta charset>``
-    (a saved page need not be UTF-8), if Python knows it. A page that names UTF-16 or UTF-32 in a
-    ``<meta>`` tag written in ASCII is not in it (a browser reads it as UTF-8, and so does this)."""
+    (a saved page need not be UTF-8), else in an XML declaration (an XHTML page), if Python knows
+    it. A page that names UTF-16 or UTF-32 in a tag written in ASCII is not in it (a browser reads
+    it as UTF-8, and so does this)."""
     for mark, encoding in _BOMS:
         if raw.startswith(mark):
             return encoding
-    match = _CHARSET.search(raw[:4096])
+    match = _CHARSET.search(raw[:4096]) or _XML_ENCODING.match(raw[:4096])
     if match is None:
         return None
     try:
