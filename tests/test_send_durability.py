@@ -285,6 +285,33 @@ def test_the_outbox_syncs_a_whole_filesystem_only_on_a_local_disk() -> None:
     )
 
 
+@pytest.mark.parametrize(
+    ("kind", "one_syncfs"),
+    [
+        ("ext4", True),
+        ("xfs", True),
+        ("btrfs", True),
+        ("f2fs", True),
+        ("overlay", False),  # write-back errors are the layer's below
+        ("fuse.sshfs", False),  # syncfs need not reach the server
+        ("nfs4", False),
+        ("tmpfs", False),
+        ("", False),  # not told
+    ],
+)
+def test_which_filesystems_an_outbox_syncs_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kind: str, one_syncfs: bool
+) -> None:
+    if filesystem_sync() is None:
+        pytest.skip("syncfs needs Linux 5.8 or later")
+    from digestcli.delivery import outbox as outbox_module
+
+    monkeypatch.setattr(outbox_module, "filesystem_type", lambda path: kind)
+    assert (filesystem_sync(tmp_path) is not None) == one_syncfs
+    transport = OutboxTransport(tmp_path / "outbox")  # else an fsync a file, then the folder
+    assert (transport._syncfs is not None) == one_syncfs
+
+
 def test_a_file_the_filesystem_fails_to_close_stops_the_send_at_the_next_sync(tmp_path: Path):
     whole = filesystem_sync()
     if whole is None:
