@@ -247,6 +247,11 @@ def test_an_xhtml_page_in_the_encoding_its_xml_declaration_names_is_read(here: P
     code, out, err = _run("import", "page.xhtml", "--stdout", "--date", "2026-12-04")
     assert code == 0, err
     assert "## 1. Café Prices Rise" in out and "Bonjour à tous." in out
+    # A declaration that forgot its `?` is read the same, not an internal error.
+    (ws / "page.xhtml").write_bytes(page.replace("'?>", "'>").encode("latin-1"))
+    code, out, err = _run("import", "page.xhtml", "--stdout", "--date", "2026-12-04")
+    assert code == 0, err
+    assert "## 1. Café Prices Rise" in out
 
 
 @pytest.mark.parametrize("content", ["", "<!-- nothing here -->\n"], ids=["empty", "a comment"])

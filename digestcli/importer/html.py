@@ -28,7 +28,7 @@ from digestcli.importer.parts import bare
 from digestcli.paste import story_headlines
 
 # Elements that are the page, never the article: dropped before either conversion.
-_XML_DECLARATION = re.compile(r"\A\s*<\?xml[^>]*\?>")
+_XML_DECLARATION = re.compile(r"\A\s*<\?xml[^>]*>")  # its `?` before `>` forgotten, too
 _NOT_ARTICLE = ("script", "style", "noscript", "template", "iframe", "svg", "button", "nav")
 
 
@@ -49,6 +49,9 @@ def to_markdown(html: str, where: str = "the page") -> HtmlArticle:
         page = lxml.html.document_fromstring(html)
     except lxml.etree.ParserError:  # empty, or nothing but comments
         raise InputError("no HTML to import in it", where=where, hint="save the page again, whole") from None
+    except ValueError as exc:  # lxml refuses text that still names an encoding of its own
+        hint = "save the page again as HTML"
+        raise InputError(f"cannot read it as HTML: {exc}", where=where, hint=hint) from None
     date = _published(page)
     for element in page.xpath("|".join(f"//{tag}" for tag in _NOT_ARTICLE)):
         element.drop_tree()
