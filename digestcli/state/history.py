@@ -197,14 +197,16 @@ def assess(
     copy of the journal's last word on each reader, never in memory."""
     from digestcli.state.journal import Journal
 
+    # A run's lines past its open mark are that run's, still writing its rows or killed before
+    # they caught up (a send catches up first, under the lock): no gap, whatever they say.
+    stop = ledger.open_mark(issue.issue_id) if ledger is not None else None
     if isinstance(states, dict):  # small, and already in memory
-        stop = ledger.open_mark(issue.issue_id) if ledger is not None else None  # as _compare
         replay = Journal(state_dir).replay(issue.issue_id, stop=stop)
         gaps = journal_gaps(states, replay.states)
         had_it = sum(1 for state in states.values() if state in _HAS_IT)
     else:
         where = ledger.path if ledger is not None else None
-        gaps, had_it = _compare(state_dir, where, issue.issue_id, rows_of or issue.issue_id)
+        gaps, had_it = _compare(state_dir, where, issue.issue_id, rows_of or issue.issue_id, stop)
     sent = ledger.sent_issues() if ledger is not None else {}
     conflicts = identity_problems(issue, Identities({}, sent))
     changed: list[str] = []
@@ -228,11 +230,12 @@ def _rank_sql(column: str) -> str:
 
 
 def _compare(
-    state_dir: Path, ledger_path: Path | None, issue_id: str, rows_of: str
+    state_dir: Path, ledger_path: Path | None, issue_id: str, rows_of: str, stop: int | None
 ) -> tuple[Counter[str], int]:
     """``journal_gaps`` and how many readers the ledger says may have the issue, read from the
-    ledger file and the journal as they are: the journal's replay goes to a scratch SQLite file
-    under the state folder, which is compared with the ledger's rows in one join."""
+    ledger file and the journal (up to byte ``stop``, when given) as they are: the journal's
+    replay goes to a scratch SQLite file under the state folder, which is compared with the
+    ledger's rows in one join."""
     import sqlite3  # here: `digest lint` reads no state file unless there is one
 
     from digestcli.state import state_file_error
@@ -248,17 +251,6 @@ def _compare(
         try:
             with contextlib.closing(_read_only(ledger_path)) as db:
                 return gaps, _had_it(db, "main", rows_of, has_it)
-        except sqlite3.Error as exc:
-            raise state_file_error(exc, ledger_path, "ledger") from None
-    # A run's lines past its open mark are that run's, still writing its rows or killed before
-    # they caught up (a send catches up first, under the lock): no gap, whatever they say.
-    stop = None
-    if ledger_path is not None:
-        from digestcli.state.ledger import mark_of
-
-        try:
-            with contextlib.closing(_read_only(ledger_path)) as ledger_db:
-                stop = mark_of(ledger_db, "main", issue_id)
         except sqlite3.Error as exc:
             raise state_file_error(exc, ledger_path, "ledger") from None
     with scratch_database(state_dir, "journal") as db:

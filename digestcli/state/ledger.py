@@ -50,7 +50,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import Any, Concatenate, NamedTuple, ParamSpec, TypeVar
+from typing import Any, Concatenate, Literal, NamedTuple, ParamSpec, TypeVar
 
 from digestcli.errors import DeliveryError, DigestError
 from digestcli.state import (
@@ -129,6 +129,8 @@ _UPSERT = (
     " reply = CASE WHEN excluded.attempts THEN delivery.reply ELSE excluded.reply END,"
     " updated = excluded.updated"
 )
+# What catch_up does with a journal missing or shorter than its mark (see there).
+Lost = Literal["skip", "raise", "accept"]
 _MARK = (
     "INSERT INTO journal_mark (issue_id, applied, open) VALUES (?, ?, ?)"
     " ON CONFLICT (issue_id) DO UPDATE SET applied = excluded.applied, open = excluded.open"
@@ -269,9 +271,7 @@ class Ledger:
         """Everything said is written, and the marks this ledger opened are closed: the rows and
         the journal agree, and nothing is left for ``catch_up``."""
         with self._lock:
-            if self._landed:
-                self._say_landed(None)
-            self._write_group()
+            self._flush()
             if self._marked:
                 with self._transaction():
                     for issue_id in self._marked:
@@ -288,22 +288,26 @@ class Ledger:
                 with Ledger(state_dir, busy_timeout=0.2) as writer:
                     writer.catch_up()
 
-    def _behind(self) -> int:
-        """How many bytes of journal runs left past their marks (see ``catch_up``); cheap."""
+    def _open_marks(self) -> dict[str, int]:
+        """issue id -> where its rows end in its journal, for each issue whose mark is open: a run
+        writes them, or was killed before they caught up (see ``catch_up``)."""
         try:
-            marks = self._db.execute("SELECT issue_id, applied FROM journal_mark WHERE open").fetchall()
+            return dict(self._db.execute("SELECT issue_id, applied FROM journal_mark WHERE open"))
         except sqlite3.OperationalError as exc:
             if "no such table" in str(exc):
-                return 0  # a ledger older than the mark
+                return {}  # a ledger older than the mark
             raise
+
+    def _behind(self) -> int:
+        """How many bytes of journal runs left past their marks (see ``catch_up``); cheap."""
         behind = 0
-        for issue_id, applied in marks:
+        for issue_id, applied in self._open_marks().items():
             with contextlib.suppress(OSError):
                 behind += max(0, self.journal.path(issue_id).stat().st_size - applied)
         return behind
 
     @_guarded
-    def catch_up(self, *, lost: str = "skip") -> int:
+    def catch_up(self, *, lost: Lost = "skip") -> int:
         """Write into the rows what a run that was killed said only in its journal (the lines past
         its open mark), as the run would have written them, and close its mark; how many lines.
         Call it while holding the send lock: a live run's mark is open too.
@@ -315,15 +319,9 @@ class Ledger:
         with self._lock:
             return self._catch_up(lost)
 
-    def _catch_up(self, lost: str = "skip") -> int:
-        try:
-            marks = self._db.execute("SELECT issue_id, applied FROM journal_mark WHERE open").fetchall()
-        except sqlite3.OperationalError as exc:
-            if "no such table" in str(exc):
-                return 0
-            raise
+    def _catch_up(self, lost: Lost = "skip") -> int:
         count = 0
-        for issue_id, applied in marks:
+        for issue_id, applied in self._open_marks().items():
             path = self.journal.path(issue_id)
             try:
                 batches, end = self.journal.tail(issue_id, applied)
@@ -379,10 +377,12 @@ class Ledger:
         with contextlib.suppress(Exception):
             self.close()
 
+    @_guarded
     def open_mark(self, issue_id: str) -> int | None:
-        """Where the issue's rows end in its journal while a run writes them (``mark_of``)."""
+        """Where the issue's rows end in its journal while its mark is open (a run writes them, or
+        was killed before they caught up: the lines past it are that run's), else None."""
         with self._lock:
-            return mark_of(self._db, "main", issue_id)
+            return self._open_marks().get(issue_id)
 
     # -- reading ----------------------------------------------------------------------------------
 
@@ -627,9 +627,14 @@ class Ledger:
         """Say and write the deliveries ``landed`` and not yet said, and write every row said;
         how many deliveries there were."""
         with self._lock:
-            count = self._say_landed(None)
-            self._write_group()
-            return count
+            return self._flush()
+
+    def _flush(self) -> int:
+        """``flush`` (lock held): before any other write, so that the ledger's writes keep the
+        order they were made in."""
+        count = self._say_landed(None)
+        self._write_group()
+        return count
 
     @_guarded
     def flush_stale(self, age: float = STALE) -> int:
@@ -641,9 +646,7 @@ class Ledger:
         if not self._stale(age) and not (self._unwritten and time.monotonic() - self._unwritten_since >= age):
             return 0
         with self._lock:
-            count = self._say_landed(None)
-            self._write_group()
-            return count
+            return self._flush()
 
     def _stale(self, age: float) -> bool:
         try:
@@ -730,9 +733,7 @@ class Ledger:
         # than the ledger, and the next send is not refused for a gap that is not there.
         journal_first = rank(state) < rank(SENDING)
         with self._lock:
-            if self._landed:  # the ledger's writes keep the order they were made in
-                self._say_landed(None)
-            self._write_group()
+            self._flush()
             if journal_first:
                 self._note(issue_id, state, address, reply)
             if state == DELIVERED and self._sync is not None:
@@ -780,9 +781,7 @@ class Ledger:
         gets it then. How many were still in flight."""
         count = 0
         with self._lock:
-            if self._landed:
-                self._say_landed(None)
-            self._write_group()
+            self._flush()
             for address in addresses:
                 cursor = self._db.execute(
                     "UPDATE delivery SET state = ?, reply = ?, updated = ?"
@@ -964,21 +963,6 @@ class Ledger:
                             (issue_id, now, json.dumps(parts if isinstance(parts, dict) else {})),
                         )
         return changed
-
-
-def mark_of(db: sqlite3.Connection, schema: str, issue_id: str) -> int | None:
-    """Where the rows of ``issue_id`` in the ledger attached to ``db`` as ``schema`` end in its
-    journal while a run writes them (its mark is open: the lines past it are that run's, live or
-    not yet caught up), else None."""
-    try:
-        row = db.execute(
-            f"SELECT applied FROM {schema}.journal_mark WHERE issue_id = ? AND open", (issue_id,)
-        ).fetchone()
-    except sqlite3.OperationalError as exc:
-        if "no such table" in str(exc):
-            return None
-        raise
-    return None if row is None else int(row[0])
 
 
 class _States(Mapping[str, str]):
