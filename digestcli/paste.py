@@ -36,9 +36,6 @@ def _each(*parts: str | tuple[str, ...]) -> list[str]:
     return ["".join(choice) for choice in product(*((p,) if isinstance(p, str) else p for p in parts))]
 
 
-# The chrome a paste brings, as phrases folded to lower case with straight apostrophes, in the
-# languages blogs are written in most here: English, French, German, Spanish, Italian, Portuguese
-# and Dutch. Literal phrases, looked up in a dictionary: no regular expression to compile at start.
 # Where a page asks to share a post, or to follow its writer.
 _NETWORKS = (
     "facebook",
@@ -55,7 +52,26 @@ _NETWORKS = (
     "youtube",
     "tiktok",
     "mastodon",
+    "flickr",
+    "telegram",
+    "tumblr",
+    "medium",
+    "substack",
+    "discord",
+    "snapchat",
+    "messenger",
+    "xing",
+    "vk",
+    "vimeo",
+    "spotify",
+    "soundcloud",
+    "github",
+    "rss",
 )
+
+# The chrome a paste brings, as phrases folded to lower case with straight apostrophes, in the
+# languages blogs are written in most here: English, French, German, Spanish, Italian, Portuguese
+# and Dutch. Literal phrases, looked up in a dictionary: no regular expression to compile at start.
 
 _VOCABULARY: list[tuple[_Piece, list[str]]] = [
     (
@@ -519,7 +535,7 @@ _LENGTHS = sorted({len(p) for p in _PHRASES}, reverse=True)
 _DATE_LABEL = "date"  # a date is chrome beside other chrome ("Nov 27, 2026 • 3 min read"), never alone
 
 # Between pieces: spaces and the little marks blogs put between counters.
-_BETWEEN = re.compile(r"[\s·•∙|/,.…:\-–—]*")
+_BETWEEN = re.compile(r"[\s·•∙|/,.…:!()\-–—]*")
 # A count as blogs print it: "12", "1,204", "1.2k".
 _COUNT = re.compile(r"\d[\d.,\u00a0\u202f]*\s*(?:[km](?![a-z]))?\s*")
 _SENTENCE_END = re.compile(r"[.!?…][\"'”’»)\]]*$")

@@ -458,6 +458,12 @@ def test_short_paragraphs_and_other_links_are_no_repeats(first: str, second: str
         "Recent Posts",
         "See All",
         "Recent PostsSee All",
+        # The ones a page says louder, in brackets, or on a network of its own.
+        "Share!",
+        "Back to top!",
+        "(12 comments)",
+        "Follow us on Flickr",
+        "Share on Telegram",
     ],
 )
 def test_page_chrome_is_leftover_boilerplate(line: str) -> None:
