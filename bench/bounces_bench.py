@@ -65,17 +65,18 @@ def build_workspace(root: Path, readers: int) -> dict[str, bytes]:
 def reports(root: Path, headers: dict[str, bytes], count: int) -> list[bytes]:
     from digestcli.config import find_workspace
     from digestcli.message.tokens import make_token
-    from digestcli.message.verp import verp_sender
+    from digestcli.message.verp import senders_for
     from digestcli.state.secret import read_secret
 
     secret = read_secret(find_workspace(root).state)
     assert secret is not None
     readers = sorted(headers)
+    verp_sender = senders_for("bounces@news.example.org", "the-weekly-42", secret)
     made = []
     for n in range(count):
         reader = readers[n % len(readers)]
         head = headers[reader]
-        verp = verp_sender("bounces@news.example.org", "the-weekly-42", reader, secret)
+        verp = verp_sender(reader)
         mid = f"<{secrets.token_hex(10)}@mx{n % 50}.example.net>"
         kind = n % 20
         if kind < 12:

@@ -9,8 +9,11 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 
-def names_from(package: str, homes: Mapping[str, tuple[str, ...]]) -> Callable[[str], Any]:
-    """The module ``__getattr__`` of ``package`` for ``homes`` (module -> the names it holds)."""
+def names_from(
+    package: str, homes: Mapping[str, tuple[str, ...]]
+) -> tuple[Callable[[str], Any], Callable[[], list[str]]]:
+    """The module ``__getattr__`` and ``__dir__`` of ``package`` for ``homes`` (module -> the names
+    it holds): ``__getattr__, __dir__ = names_from(__name__, HOMES)``."""
     home_of = {name: module for module, names in homes.items() for name in names}
 
     def __getattr__(name: str) -> Any:
@@ -21,4 +24,7 @@ def names_from(package: str, homes: Mapping[str, tuple[str, ...]]) -> Callable[[
         setattr(sys.modules[package], name, value)  # found once; later lookups do not come here
         return value
 
-    return __getattr__
+    def __dir__() -> list[str]:
+        return sorted({*vars(sys.modules[package]), *home_of})
+
+    return __getattr__, __dir__

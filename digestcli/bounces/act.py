@@ -48,7 +48,7 @@ from digestcli.config import (
 from digestcli.message.ids import id_part, id_signature
 from digestcli.message.tokens import verify_token
 from digestcli.message.verp import VerpIndex
-from digestcli.state import DELIVERED, LEDGER_DB, SENDING, UNKNOWN
+from digestcli.state import DELIVERED, LEDGER_DB, SENDING, UNKNOWN, address_key
 from digestcli.state.feedback import (
     BLOCKED,
     COMPLAINT,
@@ -769,7 +769,6 @@ def _key(address: str) -> str:
 def _keys_of(address: str) -> list[str]:
     """The list keys ``address`` may be under: as written, and as the list normalizes addresses
     (a domain in Unicode is kept in its ASCII form there)."""
-    from digestcli.state import address_key
     from digestcli.subscribers import normalize_address
 
     keys = [address_key(address)]

@@ -55,4 +55,4 @@ __all__ = [
 ]  # the names _HOMES holds, written out for type checkers
 
 
-__getattr__ = names_from(__name__, _HOMES)
+__getattr__, __dir__ = names_from(__name__, _HOMES)

@@ -12,7 +12,6 @@ issues it is asked about, once each, and keeps the 10-byte digests (about 100 by
 from __future__ import annotations
 
 import base64
-import functools
 import hashlib
 import hmac
 import re
@@ -73,7 +72,6 @@ def _split(bounce_address: str) -> tuple[str, str]:
     return local, domain
 
 
-@functools.lru_cache(maxsize=32)  # verp_sender, a message at a time, asks for it each time
 def issue_part(issue_id: str, secret: bytes) -> str:
     """The token's first 5 characters: which issue."""
     return _base32(hmac.new(secret, _ISSUE_LABEL + issue_id.encode("utf-8"), hashlib.sha256).digest()[:3])

@@ -26,8 +26,4 @@ if TYPE_CHECKING:
 
 __all__ = ["PublishReport", "publish_issue", "publish_site"]
 
-if not TYPE_CHECKING:  # type checkers see the imports above; only the interpreter needs this
-    __getattr__ = names_from(__name__, {f"{__name__}.site": tuple(__all__)})
-
-    def __dir__() -> list[str]:
-        return sorted({*globals(), *__all__})
+__getattr__, __dir__ = names_from(__name__, {f"{__name__}.site": tuple(__all__)})

@@ -56,8 +56,4 @@ _HOMES = {
     f"{__name__}.view": ("issue_view",),
 }
 
-if not TYPE_CHECKING:  # type checkers see the imports above; only the interpreter needs this
-    __getattr__ = names_from(__name__, _HOMES)
-
-    def __dir__() -> list[str]:
-        return sorted({*globals(), *(name for names in _HOMES.values() for name in names)})
+__getattr__, __dir__ = names_from(__name__, _HOMES)

@@ -96,9 +96,7 @@ class Journal:
     def _append(self, issue_id: str, line: str) -> None:
         data = line.encode("utf-8")
         with self._lock:
-            fd = self._files.get(issue_id)
-            if fd is None:
-                fd = self._open(issue_id)
+            fd = self._files.get(issue_id) or self._open(issue_id)
             try:
                 while data:  # a short write (a full disk) raises on the next try, never passes unseen
                     data = data[os.write(fd, data) :]
@@ -113,10 +111,7 @@ class Journal:
         """Where the issue's journal ends now (its size, the file made if there is none): what the
         ledger's rows include once it has written what it said (``Ledger``'s mark)."""
         with self._lock:
-            fd = self._files.get(issue_id)
-            if fd is None:
-                fd = self._open(issue_id)
-            return os.lseek(fd, 0, os.SEEK_END)
+            return os.lseek(self._files.get(issue_id) or self._open(issue_id), 0, os.SEEK_END)
 
     def tail(self, issue_id: str, start: int) -> tuple[Iterator[list[tuple[str, str, str]]], int]:
         """(state, address, reply) of each whole reader line from byte ``start`` of the issue's
