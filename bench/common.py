@@ -147,12 +147,11 @@ class Sink:
             if os.geteuid() == 0:
                 command[1:1] = ["-u", "nobody"]  # smtp-sink will not run as root
             self.process = subprocess.Popen(command, stdout=self.log, stderr=subprocess.DEVNULL)
-            _wait_for_port(self.port)
         else:
             self.process = subprocess.Popen(
                 [sys.executable, __file__, "--sink", str(self.port)], stdout=self.log
             )
-            _wait_for_port(self.port)
+        _wait_for_port(self.port)
 
     def stop(self) -> int | None:
         self.process.send_signal(signal.SIGTERM)

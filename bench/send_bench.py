@@ -335,21 +335,12 @@ def one_run(
 
 
 def ext4_without_journal(path: Path) -> bool:
-    """Whether ``path`` is on an ext4 filesystem mounted without a journal (see the module)."""
-    source, kind, best = "", "", -1
+    """Whether ``path`` (which exists) is on an ext4 filesystem without a journal (see the module):
+    /sys/fs/ext4 has a folder for each ext4 filesystem, named as its device is in /sys/dev/block."""
+    device = os.stat(path).st_dev
+    name = Path(f"/sys/dev/block/{os.major(device)}:{os.minor(device)}").resolve().name
     try:
-        with open("/proc/self/mountinfo", encoding="utf-8") as mounts:
-            for line in mounts:
-                fields, _, rest = line.partition(" - ")
-                parts, others = fields.split(), rest.split()
-                if len(parts) < 5 or len(others) < 2:
-                    continue
-                point = Path(parts[4].replace("\\040", " "))
-                if len(point.parts) >= best and (point == path or point in path.parents):
-                    best, kind, source = len(point.parts), others[0], others[1]
-        # /sys/fs/ext4 names a device as the kernel does (dm-0, not /dev/mapper/...).
-        task = Path("/sys/fs/ext4") / Path(os.path.realpath(source)).name / "journal_task"
-        return kind == "ext4" and task.read_text().strip() == "<none>"
+        return (Path("/sys/fs/ext4") / name / "journal_task").read_text().strip() == "<none>"
     except OSError:
         return False
 

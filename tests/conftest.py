@@ -112,8 +112,8 @@ MACHINE_SKIPS = (
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
-    """With ``DIGEST_CI=1`` (set by .ci/run, which installs Chromium, axe-core, doiuse-email and
-    Dovecot), a test that skips for want of one fails instead, saying what was missing: a run that
+    """With ``DIGEST_CI=1`` (set by .ci/run, which installs Chromium, axe-core, doiuse-email,
+    Dovecot and chattr), a test that skips for want of one fails instead, saying what was missing: a run that
     skipped them would pass without having looked."""
     outcome = yield
     report = outcome.get_result()

@@ -208,50 +208,51 @@ def test_clipboard_html_from_standard_input(here: Path) -> None:
     assert "date: 2026-12-04" in out
 
 
-def test_a_page_in_its_declared_encoding_is_read(here: Path) -> None:
+_CAFE = "<p>Bonjour à tous.</p><h2>1. Café Prices Rise</h2><p>By 5%.</p><h2>Wrapping Up</h2><p>À bientôt.</p>"
+_XHTML = '<html xmlns="http://www.w3.org/1999/xhtml"><body>{}</body></html>'
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "expected"),
+    [
+        (
+            "page.html",
+            f'<html><head><meta charset="windows-1252"></head><body>{_CAFE}</body></html>'.encode("cp1252"),
+            ("## 1. Café Prices Rise", "Bonjour à tous."),
+        ),
+        (
+            "page.xhtml",
+            (
+                '<?xml version="1.0" encoding="utf-8"?>\n'
+                + _XHTML.format(
+                    "<p>Hello, readers.</p><h2>1. Cranes Arrive</h2><p>By sea.</p>"
+                    "<h2>Wrapping Up</h2><p>Bye.</p>"
+                )
+            ).encode("utf-8"),
+            ("## 1. Cranes Arrive", "Hello, readers."),
+        ),
+        (
+            "page.xhtml",
+            ("<?xml version='1.0' encoding='ISO-8859-1'?>\n" + _XHTML.format(_CAFE)).encode("latin-1"),
+            ("## 1. Café Prices Rise", "Bonjour à tous."),
+        ),
+        (  # a declaration that forgot its `?` is read the same, not an internal error
+            "page.xhtml",
+            ("<?xml version='1.0' encoding='ISO-8859-1'>\n" + _XHTML.format(_CAFE)).encode("latin-1"),
+            ("## 1. Café Prices Rise",),
+        ),
+    ],
+    ids=["meta charset", "xhtml utf-8", "xhtml latin-1", "xhtml declaration without ?"],
+)
+def test_a_page_is_read_in_the_encoding_it_declares(
+    here: Path, name: str, data: bytes, expected: tuple[str, ...]
+) -> None:
     ws = _workspace(here / "ws", "Harbour Notes")
     os.chdir(ws)
-    page = (
-        '<html><head><meta charset="windows-1252"></head><body><p>Bonjour à tous.</p>'
-        "<h2>1. Café Prices Rise</h2><p>By 5%.</p><h2>Wrapping Up</h2><p>À bientôt.</p></body></html>"
-    )
-    (ws / "page.html").write_bytes(page.encode("cp1252"))
-    code, out, err = _run("import", "page.html", "--stdout", "--date", "2026-12-04")
+    (ws / name).write_bytes(data)
+    code, out, err = _run("import", name, "--stdout", "--date", "2026-12-04")
     assert code == 0, err
-    assert "## 1. Café Prices Rise" in out and "Bonjour à tous." in out
-
-
-def test_an_xhtml_page_with_an_xml_declaration_is_read(here: Path) -> None:
-    ws = _workspace(here / "ws", "Harbour Notes")
-    os.chdir(ws)
-    page = (
-        '<?xml version="1.0" encoding="utf-8"?>\n<html xmlns="http://www.w3.org/1999/xhtml"><body>'
-        "<p>Hello, readers.</p><h2>1. Cranes Arrive</h2><p>By sea.</p><h2>Wrapping Up</h2><p>Bye.</p>"
-        "</body></html>"
-    )
-    (ws / "page.xhtml").write_text(page, encoding="utf-8")
-    code, out, err = _run("import", "page.xhtml", "--stdout", "--date", "2026-12-04")
-    assert code == 0, err
-    assert "## 1. Cranes Arrive" in out and "Hello, readers." in out
-
-
-def test_an_xhtml_page_in_the_encoding_its_xml_declaration_names_is_read(here: Path) -> None:
-    ws = _workspace(here / "ws", "Harbour Notes")
-    os.chdir(ws)
-    page = (
-        "<?xml version='1.0' encoding='ISO-8859-1'?>\n<html xmlns=\"http://www.w3.org/1999/xhtml\"><body>"
-        "<p>Bonjour à tous.</p><h2>1. Café Prices Rise</h2><p>By 5%.</p><h2>Wrapping Up</h2><p>À bientôt.</p>"
-        "</body></html>"
-    )
-    (ws / "page.xhtml").write_bytes(page.encode("latin-1"))
-    code, out, err = _run("import", "page.xhtml", "--stdout", "--date", "2026-12-04")
-    assert code == 0, err
-    assert "## 1. Café Prices Rise" in out and "Bonjour à tous." in out
-    # A declaration that forgot its `?` is read the same, not an internal error.
-    (ws / "page.xhtml").write_bytes(page.replace("'?>", "'>").encode("latin-1"))
-    code, out, err = _run("import", "page.xhtml", "--stdout", "--date", "2026-12-04")
-    assert code == 0, err
-    assert "## 1. Café Prices Rise" in out
+    assert all(text in out for text in expected), out
 
 
 @pytest.mark.parametrize("content", ["", "<!-- nothing here -->\n"], ids=["empty", "a comment"])

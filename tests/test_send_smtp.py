@@ -393,14 +393,14 @@ def test_the_session_dot_stuffs_a_message_that_needs_it(server: SmtpServer):
 
 def _scripted_relay(
     script: list[tuple[int, bytes]], pause_before: int = -1
-) -> tuple[int, list[list[bytes]], list[float], threading.Thread]:
+) -> tuple[int, list[list[bytes]], list[int], threading.Thread]:
     """A relay on one connection that follows ``script``: (lines to read, perhaps none, or DATA_END
     for a message's data to its end; then what to answer, perhaps nothing). What it read before each
-    answer is kept, for a test to see what the client sent without waiting for a reply, and when
-    each answer went (time.monotonic()); the answer of step ``pause_before`` waits 0.2 s first."""
+    answer is kept, for a test to see what the client sent without waiting for a reply, and the
+    steps answered so far, in order; the answer of step ``pause_before`` waits 0.2 s first."""
     listener = socket.create_server(("127.0.0.1", 0))
     read: list[list[bytes]] = []
-    answered: list[float] = []
+    answered: list[int] = []
 
     def serve() -> None:
         with listener:
@@ -416,7 +416,7 @@ def _scripted_relay(
                 read.append(got)
                 if step == pause_before:
                     time.sleep(0.2)
-                answered.append(time.monotonic())
+                answered.append(step)
                 connection.sendall(answer)
 
     thread = threading.Thread(target=serve, daemon=True)
